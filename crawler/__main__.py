@@ -1,0 +1,5 @@
+"""`python -m crawler`: the command line."""
+
+from crawler.cli import main
+
+raise SystemExit(main())

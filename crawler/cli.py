@@ -1,0 +1,227 @@
+"""The command line: `crawler SEEDS`, `export DB`, `stats DB`; errors become exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from crawler.config import DEFAULTS, SETTINGS, Config, __version__, load_config
+from crawler.engine import CrawlSummary, Engine
+from crawler.errors import ConfigError, UsageError
+from crawler.export import EXPORT_FORMATS, ExportFormat, write_records
+from crawler.logs import configure_logging
+from crawler.progress import describe, log_fields, show_progress
+from crawler.report import format_stats, stats_as_dict
+from crawler.seeds import read_seeds
+from crawler.store.sqlite import SqliteStorage
+from crawler.urls import Target
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
+SUBCOMMANDS = ("export", "stats")
+PROG = "crawler"
+
+log = logging.getLogger("crawler")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if arguments and arguments[0] in SUBCOMMANDS:
+            return _run_subcommand(arguments)
+        return _run_crawl(arguments)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (`crawler export DB | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_SIGINT
+    except Exception as exc:  # the last boundary: one line, not a traceback
+        log.debug("unexpected failure", exc_info=exc)
+        print(f"{PROG}: unexpected failure: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _crawl_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Crawl from the seeds in SEEDS and store one record per URL in --db."
+        f" Other commands: '{PROG} export DB', '{PROG} stats DB'.",
+        epilog="Every setting can also come from the TOML file (--config, else"
+        " $CRAWLER_CONFIG, else config/crawler.toml) or from CRAWLER_<NAME> environment"
+        " variables; precedence: flags > environment > file > defaults."
+        " Exit codes: 0 done, 1 unexpected failure, 2 bad usage/config/input,"
+        " 130 SIGINT, 143 SIGTERM.",
+    )
+    parser.add_argument(
+        "seeds", metavar="SEEDS", help="file of seed URLs, one a line; '-' for stdin"
+    )
+    parser.add_argument("--config", metavar="FILE", type=Path, help="TOML settings file")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    for name, setting in SETTINGS.items():
+        flag = f"--{name.replace('_', '-')}"
+        default = getattr(DEFAULTS, name)
+        shown = "none" if default is None else default
+        if name == "progress":
+            parser.add_argument(
+                "--no-progress",
+                dest="progress",
+                action="store_const",
+                const="false",
+                help="no live progress line (log lines instead)",
+            )
+        elif name in ("allow", "deny"):
+            parser.add_argument(
+                flag, metavar="REGEX", action="append", help=f"{setting.help}; repeatable"
+            )
+        else:
+            parser.add_argument(
+                flag, metavar=name.upper(), help=f"{setting.help} (default: {shown})"
+            )
+    return parser
+
+
+def _cli_values(namespace: argparse.Namespace) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for name, setting in SETTINGS.items():
+        raw = getattr(namespace, name, None)
+        if raw is None:
+            continue
+        if name in ("allow", "deny"):
+            values[name] = list(raw)
+            continue
+        try:
+            values[name] = setting.parse_text(raw)
+        except ValueError as exc:
+            raise ConfigError(
+                f"bad value for {name!r} from --{name.replace('_', '-')}: {exc}"
+            ) from None
+    return values
+
+
+def _run_crawl(arguments: list[str]) -> int:
+    namespace = _crawl_parser().parse_args(arguments)
+    config = load_config(_cli_values(namespace), config_file=namespace.config)
+    configure_logging(config.log_format, config.log_level)
+    seeds = read_seeds(namespace.seeds)
+    summary = asyncio.run(_crawl(config, seeds))
+    if summary.signal == signal.SIGTERM:
+        return EXIT_SIGTERM
+    if summary.signal == signal.SIGINT:
+        return EXIT_SIGINT
+    return EXIT_OK
+
+
+async def _crawl(config: Config, seeds: list[Target]) -> CrawlSummary:
+    storage = await SqliteStorage.open(config.db)
+    try:
+        engine = Engine(config, storage)
+        log.info("crawl started", extra={"seeds": len(seeds), "db": str(config.db)})
+        async with show_progress(
+            engine.refresh_progress, live=config.progress, interval_s=config.progress_interval
+        ):
+            summary = await engine.run(seeds, handle_signals=True)
+    finally:
+        await storage.close()
+    progress = engine.progress
+    done_total = progress.done_before + progress.done
+    log.info(
+        "crawl %s: %s; %d records in %s",
+        summary.reason,
+        describe(progress),
+        done_total,
+        config.db,
+        extra={**log_fields(progress), "reason": summary.reason, "records": done_total},
+    )
+    return summary
+
+
+def _export_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} export", description="Write one record per URL of a crawl database."
+    )
+    parser.add_argument("db", metavar="DB", type=Path, help="crawl database")
+    parser.add_argument("--format", choices=EXPORT_FORMATS, default="jsonl", help="default: jsonl")
+    parser.add_argument("--output", metavar="FILE", type=Path, help="default: standard output")
+    return parser
+
+
+def _stats_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} stats", description="Counts by status, error and host; duration and rate."
+    )
+    parser.add_argument("db", metavar="DB", type=Path, help="crawl database")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def _run_subcommand(arguments: list[str]) -> int:
+    command, rest = arguments[0], arguments[1:]
+    if command == "export":
+        namespace = _export_parser().parse_args(rest)
+        asyncio.run(_export(namespace.db, namespace.format, namespace.output))
+    else:
+        namespace = _stats_parser().parse_args(rest)
+        asyncio.run(_stats(namespace.db, as_json=namespace.json))
+    return EXIT_OK
+
+
+async def _export(db: Path, export_format: ExportFormat, output: Path | None) -> None:
+    storage = await SqliteStorage.open(db, read_only=True)
+    try:
+        if output is None:
+            await write_records(storage.iter_records(), sys.stdout, export_format)
+        else:
+            await _export_to_file(storage, export_format, output)
+    finally:
+        await storage.close()
+
+
+async def _export_to_file(
+    storage: SqliteStorage, export_format: ExportFormat, output: Path
+) -> None:
+    """Write beside the target and rename, so a failed export never leaves half a file."""
+    try:
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=f".{output.name}.", dir=output.parent if str(output.parent) else "."
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            await write_records(storage.iter_records(), handle, export_format)
+        os.replace(temporary, output)
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+        raise
+
+
+async def _stats(db: Path, *, as_json: bool) -> None:
+    storage = await SqliteStorage.open(db, read_only=True)
+    try:
+        stats = await storage.stats()
+    finally:
+        await storage.close()
+    output: TextIO = sys.stdout
+    if as_json:
+        output.write(json.dumps(stats_as_dict(stats)) + "\n")
+    else:
+        output.write(format_stats(stats) + "\n")

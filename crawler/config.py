@@ -1,0 +1,313 @@
+"""The one typed `Config`, every default, and `load_config()` (defaults < TOML < env < CLI)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Literal, cast
+
+from crawler.errors import ConfigError
+
+__version__ = "0.1.0"
+
+DEFAULT_USER_AGENT = f"crawler/{__version__} (async web crawler; aiohttp)"
+DEFAULT_CONFIG_PATH = Path("config/crawler.toml")
+ENV_PREFIX = "CRAWLER_"
+MIB = 1024 * 1024
+
+Scope = Literal["host", "domain", "any"]
+LogFormat = Literal["text", "json"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+SCOPES: tuple[Scope, ...] = ("host", "domain", "any")
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+LOG_LEVELS: tuple[LogLevel, ...] = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """Every setting of a crawl. Names match the CLI flags (`--max-pages` is `max_pages`).
+
+    Units: `delay`, `timeout` and `shutdown_grace` in seconds, `max_size` in bytes.
+    `max_pages`/`max_depth` of None mean no limit. Raises `ConfigError` on a bad value.
+    """
+
+    db: Path = Path("storage/crawl.db")
+    concurrency: int = 64
+    per_host: int = 4
+    delay: float = 0.0
+    max_pages: int | None = None
+    max_depth: int | None = None
+    scope: Scope = "host"
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    timeout: float = 30.0
+    user_agent: str = DEFAULT_USER_AGENT
+    max_size: int = 10 * MIB
+    log_format: LogFormat = "text"
+    log_level: LogLevel = "info"
+    progress: bool = True
+    progress_interval: float = 10.0
+    shutdown_grace: float = 20.0
+
+    def __post_init__(self) -> None:
+        for setting in fields(self):
+            value = getattr(self, setting.name)
+            checked = SETTINGS[setting.name].check(setting.name, value, "Config()")
+            if checked is not value:
+                object.__setattr__(self, setting.name, checked)
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """How one setting is parsed from text, checked, and described in `--help`."""
+
+    help: str
+    parse_text: Callable[[str], object]
+    validate: Callable[[object], object]
+
+    def check(self, name: str, value: object, source: str) -> object:
+        try:
+            return self.validate(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"bad value for {name!r} from {source}: {exc}") from None
+
+
+def _int(minimum: int) -> Callable[[object], object]:
+    def validate(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"expected a whole number, got {value!r}")
+        if value < minimum:
+            raise ValueError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return validate
+
+
+def _optional_int(minimum: int) -> Callable[[object], object]:
+    check_int = _int(minimum)
+
+    def validate(value: object) -> int | None:
+        return None if value is None else cast(int, check_int(value))
+
+    return validate
+
+
+def _float(minimum: float, *, allow_minimum: bool = True) -> Callable[[object], object]:
+    def validate(value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"expected a number, got {value!r}")
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"must be a finite number, got {value!r}")
+        if number < minimum or (number == minimum and not allow_minimum):
+            sign = ">=" if allow_minimum else ">"
+            raise ValueError(f"must be {sign} {minimum:g}, got {value!r}")
+        return number
+
+    return validate
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[object], object]:
+    def validate(value: object) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}; got {value!r}")
+        return str(value)
+
+    return validate
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise TypeError(f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def _path(value: object) -> Path:
+    if isinstance(value, Path):
+        return value
+    return Path(_text(value))
+
+
+def _bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _patterns(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise TypeError(f"expected a list of regular expressions, got {value!r}")
+    for pattern in value:
+        if not isinstance(pattern, str):
+            raise TypeError(f"expected a regular expression, got {pattern!r}")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+    return tuple(value)
+
+
+def _parse_number(text: str) -> object:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"expected a number, got {text!r}") from None
+
+
+def _parse_whole(text: str) -> object:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {text!r}") from None
+
+
+def _parse_optional_whole(text: str) -> object:
+    return None if text.strip().lower() in ("", "none") else _parse_whole(text)
+
+
+def _parse_bool(text: str) -> object:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _parse_patterns(text: str) -> object:
+    """One regex, or a JSON list of them (regexes may contain commas)."""
+    if text.lstrip().startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"expected a JSON list of regular expressions: {exc}") from None
+    return [text] if text else []
+
+
+def _same(text: str) -> object:
+    return text
+
+
+SETTINGS: dict[str, Setting] = {
+    "db": Setting("SQLite database file (frontier and records)", _same, _path),
+    "concurrency": Setting("requests in flight at most", _parse_whole, _int(1)),
+    "per_host": Setting("requests in flight per host at most", _parse_whole, _int(1)),
+    "delay": Setting(
+        "minimum seconds between two request starts to one host", _parse_number, _float(0)
+    ),
+    "max_pages": Setting(
+        "stop after this many records in the database (none: no limit)",
+        _parse_optional_whole,
+        _optional_int(1),
+    ),
+    "max_depth": Setting(
+        "follow links up to this many hops from a seed (none: no limit)",
+        _parse_optional_whole,
+        _optional_int(0),
+    ),
+    "scope": Setting(
+        "host: only the seeds' hosts; domain: their registrable domains; any: everywhere",
+        _same,
+        _choice(SCOPES),
+    ),
+    "allow": Setting("only follow URLs matching one of these regexes", _parse_patterns, _patterns),
+    "deny": Setting("never follow URLs matching any of these regexes", _parse_patterns, _patterns),
+    "timeout": Setting(
+        "seconds for a whole request (connect: at most 10 s of it)",
+        _parse_number,
+        _float(0, allow_minimum=False),
+    ),
+    "user_agent": Setting("User-Agent header", _same, _text),
+    "max_size": Setting("largest body kept, in bytes after decompression", _parse_whole, _int(1)),
+    "log_format": Setting("text, or json (one object per line)", _same, _choice(LOG_FORMATS)),
+    "log_level": Setting("debug, info, warning or error", _same, _choice(LOG_LEVELS)),
+    "progress": Setting("live progress line on a terminal", _parse_bool, _bool),
+    "progress_interval": Setting(
+        "seconds between progress log lines when not on a terminal",
+        _parse_number,
+        _float(0, allow_minimum=False),
+    ),
+    "shutdown_grace": Setting(
+        "seconds in-flight requests get to finish after SIGTERM/SIGINT", _parse_number, _float(0)
+    ),
+}
+
+DEFAULTS = Config()
+
+
+def load_config(
+    cli_values: Mapping[str, object] | None = None,
+    *,
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Merge defaults < TOML file < `CRAWLER_*` env < CLI values into one checked `Config`.
+
+    The file is `config_file`, else `$CRAWLER_CONFIG`, else `config/crawler.toml` if it exists.
+    Raises `ConfigError` naming the key and where it came from.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, tuple[object, str]] = {}
+    path = config_file or _env_config_path(env)
+    if path is not None:
+        values.update(_read_toml(path, required=True))
+    elif DEFAULT_CONFIG_PATH.is_file():
+        values.update(_read_toml(DEFAULT_CONFIG_PATH, required=False))
+    values.update(_read_env(env))
+    for name, value in (cli_values or {}).items():
+        if value is not None:
+            values[name] = (value, f"--{name.replace('_', '-')}")
+    checked = {
+        name: SETTINGS[name].check(name, value, source) for name, (value, source) in values.items()
+    }
+    return Config(**checked)  # type: ignore[arg-type]  # keys and types were checked above
+
+
+def _env_config_path(env: Mapping[str, str]) -> Path | None:
+    text = env.get(f"{ENV_PREFIX}CONFIG", "").strip()
+    return Path(text) if text else None
+
+
+def _read_toml(path: Path, *, required: bool) -> dict[str, tuple[object, str]]:
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(f"config file not found: {path}") from None
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    values: dict[str, tuple[object, str]] = {}
+    for key, value in document.items():
+        if key not in SETTINGS:
+            raise ConfigError(f"unknown setting {key!r} in {path}")
+        values[key] = (value, str(path))
+    return values
+
+
+def _read_env(env: Mapping[str, str]) -> dict[str, tuple[object, str]]:
+    values: dict[str, tuple[object, str]] = {}
+    for variable, text in env.items():
+        if not variable.startswith(ENV_PREFIX) or variable == f"{ENV_PREFIX}CONFIG":
+            continue
+        name = variable[len(ENV_PREFIX) :].lower()
+        if name not in SETTINGS:
+            raise ConfigError(f"unknown setting in environment variable {variable}")
+        try:
+            values[name] = (SETTINGS[name].parse_text(text), variable)
+        except ValueError as exc:
+            raise ConfigError(f"bad value for {name!r} from {variable}: {exc}") from None
+    return values

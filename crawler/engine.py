@@ -1,0 +1,310 @@
+"""The crawl: a bounded pool of workers between the frontier, the shared session and the store."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, final
+
+from crawler.config import Config
+from crawler.errors import HandlerFailed
+from crawler.frontier import Frontier
+from crawler.http import Fetcher, build_session
+from crawler.models import CrawlRequest, FetchResult, Outcome, PageRecord
+from crawler.parse import extract_links
+from crawler.store import Storage
+from crawler.urls import ScopePolicy, Target
+
+log = logging.getLogger("crawler")
+
+PageProcessor = Callable[[FetchResult], Awaitable[Sequence[Target]]]
+"""The pluggable step applied to each fetched page; returns the links to consider following."""
+
+StopReason = Literal["finished", "stopped"]
+WRITE_BATCH = 512
+SEEN_CACHE_SIZE = 50_000
+
+
+async def follow_html_links(result: FetchResult) -> Sequence[Target]:
+    """The default step: the links of HTML pages, nothing for anything else."""
+    if not result.is_html:
+        return ()
+    return extract_links(result.body, result.final_url)
+
+
+@dataclass
+class CrawlProgress:
+    """Live counters of this run, read by the progress display."""
+
+    started: float = field(default_factory=time.monotonic)
+    done: int = 0
+    errors: int = 0
+    done_before: int = 0
+    queued: int = 0
+    in_flight: int = 0
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        elapsed = self.elapsed_s
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlSummary:
+    """How a run ended."""
+
+    reason: StopReason
+    pages: int
+    errors: int
+    elapsed_s: float
+    signal: int | None = None
+
+
+@final
+class SeenCache:
+    """URLs recently queued, so most duplicate links never reach the database. Bounded, FIFO."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._urls: dict[str, None] = {}
+
+    def add(self, url: str) -> bool:
+        """True if the URL was not in the cache (it is now)."""
+        if url in self._urls:
+            return False
+        self._urls[url] = None
+        if len(self._urls) > self._size:
+            del self._urls[next(iter(self._urls))]
+        return True
+
+
+@final
+class RecordWriter:
+    """Stores outcomes in batches on one task, so workers never wait for SQLite."""
+
+    def __init__(self, storage: Storage, frontier: Frontier, progress: CrawlProgress) -> None:
+        self._storage = storage
+        self._frontier = frontier
+        self._progress = progress
+        self._pending: list[Outcome] = []
+        self._has_pending = asyncio.Event()
+        self._closing = False
+
+    def submit(self, outcome: Outcome) -> None:
+        self._pending.append(outcome)
+        self._has_pending.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._has_pending.wait()
+            self._has_pending.clear()
+            while self._pending:
+                batch = self._pending[:WRITE_BATCH]
+                del self._pending[:WRITE_BATCH]
+                discovered = await self._storage.mark_done(batch)
+                self._progress.done += len(batch)
+                self._progress.errors += sum(1 for o in batch if o.record.error is not None)
+                self._frontier.settle(len(batch), discovered=discovered)
+            if self._closing:
+                return
+
+    async def close(self) -> None:
+        """Store everything submitted, then end `run()`."""
+        self._closing = True
+        self._has_pending.set()
+
+
+@final
+class Engine:
+    """Runs one crawl over a store: seeds in, records out."""
+
+    def __init__(
+        self,
+        config: Config,
+        storage: Storage,
+        *,
+        processor: PageProcessor = follow_html_links,
+        progress: CrawlProgress | None = None,
+    ) -> None:
+        self._config = config
+        self._storage = storage
+        self._processor = processor
+        self.progress = progress or CrawlProgress()
+        self._seen = SeenCache(SEEN_CACHE_SIZE)
+        self._frontier: Frontier | None = None
+        self._stopping = False
+        self._stop_signal: int | None = None
+        self._workers: list[asyncio.Task[None]] = []
+        self._grace_timer: asyncio.TimerHandle | None = None
+
+    def stop(self, signal_number: int | None = None) -> None:
+        """Stop taking work; in-flight requests get `shutdown_grace` seconds, or none on a
+        second call."""
+        if self._stopping:
+            self._cancel_workers()
+            return
+        self._stopping = True
+        self._stop_signal = signal_number
+        if self._frontier is not None:
+            self._frontier.stop()
+        self._grace_timer = asyncio.get_running_loop().call_later(
+            self._config.shutdown_grace, self._cancel_workers
+        )
+
+    def _cancel_workers(self) -> None:
+        for worker in self._workers:
+            worker.cancel()
+
+    def refresh_progress(self) -> CrawlProgress:
+        """The progress counters, with the frontier's current figures filled in."""
+        if self._frontier is not None:
+            self.progress.queued = self._frontier.queued
+            self.progress.in_flight = self._frontier.in_flight
+        return self.progress
+
+    async def run(self, seeds: Iterable[Target], *, handle_signals: bool = False) -> CrawlSummary:
+        seeds = list(seeds)
+        await self._storage.add_requests([CrawlRequest(s.url, s.host, 0) for s in seeds])
+        scope = ScopePolicy(
+            self._config.scope,
+            (s.hostname for s in seeds),
+            allow=self._config.allow,
+            deny=self._config.deny,
+        )
+        done, queued = await self._storage.count()
+        self.progress.done_before = done
+        budget = None if self._config.max_pages is None else max(self._config.max_pages - done, 0)
+        frontier = Frontier(
+            self._storage,
+            per_host=self._config.per_host,
+            delay=self._config.delay,
+            concurrency=self._config.concurrency,
+            page_budget=budget,
+            queued=queued,
+        )
+        self._frontier = frontier
+        if self._stopping:
+            frontier.stop()
+        if handle_signals:
+            self._install_signal_handlers()
+        try:
+            await self._crawl(frontier, scope)
+        finally:
+            if handle_signals:
+                self._remove_signal_handlers()
+            if self._grace_timer is not None:
+                self._grace_timer.cancel()
+        self.refresh_progress()
+        return CrawlSummary(
+            reason="stopped" if self._stopping else "finished",
+            pages=self.progress.done,
+            errors=self.progress.errors,
+            elapsed_s=self.progress.elapsed_s,
+            signal=self._stop_signal,
+        )
+
+    async def _crawl(self, frontier: Frontier, scope: ScopePolicy) -> None:
+        writer = RecordWriter(self._storage, frontier, self.progress)
+        writer_task = asyncio.create_task(writer.run(), name="record-writer")
+        in_flight: dict[asyncio.Task[None], CrawlRequest | None] = {}
+        async with build_session(self._config) as session:
+            fetcher = Fetcher(session, max_size=self._config.max_size)
+            workers = [
+                asyncio.create_task(self._work(frontier, fetcher, writer, scope, in_flight))
+                for _ in range(self._config.concurrency)
+            ]
+            for worker in workers:
+                in_flight[worker] = None
+            self._workers = workers
+            await asyncio.gather(*workers, return_exceptions=True)
+            unfinished = [request for request in in_flight.values() if request is not None]
+        await writer.close()
+        await writer_task
+        await self._storage.release([*unfinished, *frontier.take_held()])
+
+    async def _work(
+        self,
+        frontier: Frontier,
+        fetcher: Fetcher,
+        writer: RecordWriter,
+        scope: ScopePolicy,
+        in_flight: dict[asyncio.Task[None], CrawlRequest | None],
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        while (request := await frontier.next()) is not None:
+            in_flight[task] = request
+            result = await fetcher.fetch(request)
+            frontier.finish(request)
+            in_flight[task] = None
+            writer.submit(await self._outcome(result, scope))
+
+    async def _outcome(self, result: FetchResult, scope: ScopePolicy) -> Outcome:
+        request = result.request
+        error = result.error
+        try:
+            links = await self._processor(result)
+        except Exception as exc:  # the worker boundary: a page must never kill the crawl
+            log.warning("processing %s failed: %s", request.url, exc, exc_info=exc)
+            links, error = (), HandlerFailed.kind
+        return Outcome(request, _record(result, error), self._discovered(request, links, scope))
+
+    def _discovered(
+        self, request: CrawlRequest, links: Sequence[Target], scope: ScopePolicy
+    ) -> tuple[CrawlRequest, ...]:
+        depth = request.depth + 1
+        max_depth = self._config.max_depth
+        if max_depth is not None and depth > max_depth:
+            return ()
+        return tuple(
+            CrawlRequest(link.url, link.host, depth, request.url)
+            for link in links
+            if scope.is_in_scope(link) and self._seen.add(link.url)
+        )
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(number, self._on_signal, number)
+
+    def _remove_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)
+
+    def _on_signal(self, number: int) -> None:
+        first = self._stop_signal is None
+        log.warning(
+            "received %s: %s",
+            signal.Signals(number).name,
+            "finishing in-flight requests" if first else "stopping now",
+        )
+        self.stop(number)
+
+
+def _record(result: FetchResult, error: str | None) -> PageRecord:
+    request = result.request
+    has_body = result.status is not None and result.error in (None, "http")
+    return PageRecord(
+        url=request.url,
+        final_url=result.final_url if result.status is not None else None,
+        status=result.status,
+        depth=request.depth,
+        parent=request.parent,
+        content_type=result.content_type,
+        size=len(result.body) if has_body else 0,
+        sha256=hashlib.sha256(result.body).hexdigest() if has_body else None,
+        error=error,
+        retries=request.retries,
+        fetched_at=result.fetched_at,
+        elapsed_ms=result.elapsed_ms,
+    )

@@ -1,0 +1,108 @@
+"""The exception tree and the stable `error` kinds written to export records.
+
+CrawlerError
+├── UsageError                 exit 2, one line on stderr
+│   ├── ConfigError            a bad setting, named with its source
+│   ├── SeedError              no usable seed, unreadable seeds file
+│   └── StorageError           a database that cannot be opened or used
+└── FetchError                 one request failed; `kind` goes into the record
+    ├── FetchTimeout           timeout
+    ├── ConnectFailed          connection
+    ├── DNSFailed              dns
+    ├── TLSFailed              tls
+    ├── TooLarge               too_large
+    ├── TooManyRedirects       too_many_redirects
+    ├── ProtocolFailed         protocol   (malformed response)
+    ├── InvalidURL             invalid_url
+    ├── HTTPStatusError        http       (status >= 400)
+    └── HandlerFailed          handler    (processing the page raised)
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class CrawlerError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class UsageError(CrawlerError):
+    """The user's input (arguments, config, seeds, database path) cannot be used."""
+
+
+class ConfigError(UsageError):
+    """A setting is unknown or has a bad value."""
+
+
+class SeedError(UsageError):
+    """The seeds cannot be read or none is usable."""
+
+
+class StorageError(UsageError):
+    """The database cannot be opened, created or written."""
+
+
+class FetchError(CrawlerError):
+    """One request failed; `kind` is the stable value of the record's `error` field."""
+
+    kind: ClassVar[str] = "fetch"
+
+
+class FetchTimeout(FetchError):
+    kind = "timeout"
+
+
+class ConnectFailed(FetchError):
+    kind = "connection"
+
+
+class DNSFailed(FetchError):
+    kind = "dns"
+
+
+class TLSFailed(FetchError):
+    kind = "tls"
+
+
+class TooLarge(FetchError):
+    kind = "too_large"
+
+
+class TooManyRedirects(FetchError):
+    kind = "too_many_redirects"
+
+
+class ProtocolFailed(FetchError):
+    kind = "protocol"
+
+
+class InvalidURL(FetchError):
+    kind = "invalid_url"
+
+
+class HTTPStatusError(FetchError):
+    kind = "http"
+
+
+FETCH_ERRORS: tuple[type[FetchError], ...] = (
+    FetchTimeout,
+    ConnectFailed,
+    DNSFailed,
+    TLSFailed,
+    TooLarge,
+    TooManyRedirects,
+    ProtocolFailed,
+    InvalidURL,
+    HTTPStatusError,
+)
+"""Every leaf; their kinds are the documented values of the record's `error` field."""
+
+
+class HandlerFailed(FetchError):
+    """The page was fetched but the step that processes it raised."""
+
+    kind = "handler"
+
+
+FETCH_ERRORS += (HandlerFailed,)

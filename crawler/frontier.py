@@ -1,0 +1,233 @@
+"""What to fetch next: a bounded in-memory window over the stored queue, per-host limits."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from collections import deque
+from typing import final
+
+from crawler.models import CrawlRequest
+from crawler.store import Storage
+
+MIN_WINDOW = 256
+MIN_HOST_WINDOW = 8
+
+
+@final
+class Frontier:
+    """Hands out requests so no host has more than `per_host` in flight or starts sooner than
+    `delay` after its previous start; hosts take turns. Only a window of the queue is in memory.
+
+    Each request handed out must be given back with `finish()` once fetched, and counted with
+    `settle()` once its outcome is stored.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        per_host: int,
+        delay: float,
+        concurrency: int,
+        page_budget: int | None = None,
+        queued: int = 0,
+    ) -> None:
+        self._storage = storage
+        self._per_host = per_host
+        self._delay = delay
+        self._window = max(concurrency * 4, MIN_WINDOW)
+        self._host_window = max(per_host * 4, MIN_HOST_WINDOW)
+        self._max_unsettled = self._window + concurrency * 2
+        self._budget = page_budget
+        self._stored_queued = queued
+        self._queues: dict[str, deque[CrawlRequest]] = {}
+        self._held = 0
+        self._in_flight: dict[str, int] = {}
+        self._next_start: dict[str, float] = {}
+        self._ready: deque[str] = deque()
+        self._scheduled: set[str] = set()
+        self._timers: list[tuple[float, str]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._unsettled = 0
+        self._may_have_stored = True
+        self._refilling = False
+        self._stopping = False
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting, stored and in memory."""
+        return self._stored_queued + self._held
+
+    @property
+    def in_flight(self) -> int:
+        return sum(self._in_flight.values())
+
+    async def next(self) -> CrawlRequest | None:
+        """The next request to fetch, waiting as long as needed; None when the crawl is over."""
+        while not self._stopping:
+            request = self._pop_ready()
+            if request is not None:
+                return request
+            if self._should_refill():
+                await self._refill()
+                continue
+            if self._is_exhausted():
+                self.stop()
+                break
+            await self._wait()
+        return None
+
+    def finish(self, request: CrawlRequest) -> None:
+        """The request's fetch is over: free its host's slot."""
+        host = request.host
+        remaining = self._in_flight[host] - 1
+        if remaining:
+            self._in_flight[host] = remaining
+        else:
+            del self._in_flight[host]
+            if host not in self._queues and self._next_start.get(host, 0.0) <= self._now():
+                self._next_start.pop(host, None)
+        if self._consider(host):
+            self._wake(1)
+
+    def settle(self, count: int, *, discovered: int) -> None:
+        """`count` outcomes are stored, and they queued `discovered` new requests."""
+        self._unsettled -= count
+        if discovered:
+            self._stored_queued += discovered
+            self._may_have_stored = True
+        if self._unsettled == 0 or discovered:
+            self._wake(len(self._waiters) if self._unsettled == 0 else 1)
+
+    def stop(self) -> None:
+        """Hand out nothing more; every waiting `next()` returns None."""
+        self._stopping = True
+        if self._timer is not None:
+            self._timer.cancel()
+        self._wake(len(self._waiters))
+
+    def take_held(self) -> list[CrawlRequest]:
+        """Empty the in-memory window (to give it back to the store on shutdown)."""
+        held = [request for queue in self._queues.values() for request in queue]
+        self._queues.clear()
+        self._held = 0
+        return held
+
+    def _pop_ready(self) -> CrawlRequest | None:
+        self._promote_due()
+        while self._ready:
+            host = self._ready.popleft()
+            self._scheduled.discard(host)
+            queue = self._queues.get(host)
+            if not queue or self._in_flight.get(host, 0) >= self._per_host:
+                continue
+            request = queue.popleft()
+            self._held -= 1
+            if len(queue) < self._host_window // 2:
+                self._may_have_stored = True
+                if not queue:
+                    del self._queues[host]
+            self._in_flight[host] = self._in_flight.get(host, 0) + 1
+            if self._delay:
+                self._next_start[host] = self._now() + self._delay
+            self._consider(host)
+            if self._ready:
+                self._wake(1)
+            return request
+        return None
+
+    def _consider(self, host: str) -> bool:
+        """Line the host up if it has work and a free slot; True if it is ready now."""
+        if host in self._scheduled or host not in self._queues:
+            return False
+        if self._in_flight.get(host, 0) >= self._per_host:
+            return False
+        self._scheduled.add(host)
+        start = self._next_start.get(host, 0.0)
+        if start <= self._now():
+            self._ready.append(host)
+            return True
+        heapq.heappush(self._timers, (start, host))
+        self._arm_timer()
+        return False
+
+    def _promote_due(self) -> int:
+        now = self._now()
+        promoted = 0
+        while self._timers and self._timers[0][0] <= now:
+            self._ready.append(heapq.heappop(self._timers)[1])
+            promoted += 1
+        return promoted
+
+    def _arm_timer(self) -> None:
+        earliest = self._timers[0][0]
+        if self._timer is not None:
+            if self._timer.when() <= earliest:
+                return
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_at(earliest, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._wake(self._promote_due())
+        if self._timers:
+            self._arm_timer()
+
+    def _should_refill(self) -> bool:
+        return (
+            self._may_have_stored
+            and not self._refilling
+            and self._held < self._window // 2
+            and self._unsettled < self._max_unsettled
+            and (self._budget is None or self._budget > 0)
+        )
+
+    def _is_exhausted(self) -> bool:
+        no_more_stored = not self._may_have_stored or self._budget == 0
+        return no_more_stored and not self._refilling and not self._held and not self._unsettled
+
+    async def _refill(self) -> None:
+        self._refilling = True
+        try:
+            limit = self._window - self._held
+            if self._budget is not None:
+                limit = min(limit, self._budget)
+            claimed = await self._storage.claim_next(limit, self._room_for)
+        finally:
+            self._refilling = False
+        if len(claimed) < limit:
+            self._may_have_stored = False
+        if self._budget is not None:
+            self._budget -= len(claimed)
+        self._stored_queued = max(self._stored_queued - len(claimed), 0)
+        self._unsettled += len(claimed)
+        self._held += len(claimed)
+        for request in claimed:
+            self._queues.setdefault(request.host, deque()).append(request)
+        for host in {request.host for request in claimed}:
+            self._consider(host)
+        self._wake(len(self._waiters))
+
+    def _room_for(self, host: str) -> int:
+        return self._host_window - len(self._queues.get(host, ()))
+
+    async def _wait(self) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+
+    def _wake(self, count: int) -> None:
+        while count > 0 and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                count -= 1
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()

@@ -1,0 +1,95 @@
+"""Shared frozen records passed between the frontier, the fetcher, the engine and the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RECORD_FIELDS: tuple[str, ...] = (
+    "url",
+    "final_url",
+    "status",
+    "depth",
+    "parent",
+    "content_type",
+    "size",
+    "sha256",
+    "error",
+    "retries",
+    "fetched_at",
+    "elapsed_ms",
+)
+"""The export record's fields, in export order (a public contract: see the README)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlRequest:
+    """A canonical URL to fetch; `id` is its row in the store once it has one."""
+
+    url: str
+    host: str
+    depth: int
+    parent: str | None = None
+    retries: int = 0
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What one fetch produced: a response (body may be empty) or an error kind."""
+
+    request: CrawlRequest
+    final_url: str
+    status: int | None
+    content_type: str | None
+    body: bytes
+    error: str | None
+    fetched_at: str
+    elapsed_ms: int
+    charset: str | None = None
+
+    @property
+    def is_html(self) -> bool:
+        return self.error is None and self.content_type in ("text/html", "application/xhtml+xml")
+
+
+@dataclass(frozen=True, slots=True)
+class PageRecord:
+    """One export record: what the crawler decided about one URL."""
+
+    url: str
+    final_url: str | None
+    status: int | None
+    depth: int
+    parent: str | None
+    content_type: str | None
+    size: int
+    sha256: str | None
+    error: str | None
+    retries: int
+    fetched_at: str | None
+    elapsed_ms: int | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in RECORD_FIELDS}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A finished request: its record and the new requests it discovered, saved together."""
+
+    request: CrawlRequest
+    record: PageRecord
+    discovered: tuple[CrawlRequest, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlStats:
+    """Totals of a crawl database, for `crawler stats`."""
+
+    done: int
+    queued: int
+    by_status: dict[str, int]
+    by_error: dict[str, int]
+    by_host: dict[str, int]
+    first_fetched_at: str | None
+    last_fetched_at: str | None

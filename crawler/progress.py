@@ -1,0 +1,70 @@
+"""Progress: a live line on a terminal, else a periodic log line; a summary at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from crawler.engine import CrawlProgress
+
+log = logging.getLogger("crawler")
+LIVE_REFRESH_S = 0.5
+
+
+def describe(progress: CrawlProgress) -> str:
+    return (
+        f"{progress.done} pages ({progress.errors} errors), {progress.queued} queued,"
+        f" {progress.in_flight} in flight, {progress.rate:.1f} pages/s"
+    )
+
+
+def log_fields(progress: CrawlProgress) -> dict[str, object]:
+    return {
+        "pages": progress.done,
+        "errors": progress.errors,
+        "queued": progress.queued,
+        "in_flight": progress.in_flight,
+        "pages_per_s": round(progress.rate, 1),
+        "elapsed_s": round(progress.elapsed_s, 1),
+    }
+
+
+@contextlib.asynccontextmanager
+async def show_progress(
+    read: Callable[[], CrawlProgress], *, live: bool, interval_s: float
+) -> AsyncIterator[None]:
+    """Report `read()` while the block runs: live on stderr if `live` and it is a terminal."""
+    if live and sys.stderr.isatty():
+        console = Console(stderr=True)
+        with Live(Text(describe(read())), console=console, transient=True) as display:
+            task = asyncio.create_task(_refresh(display, read))
+            try:
+                yield
+            finally:
+                task.cancel()
+    else:
+        task = asyncio.create_task(_log_periodically(read, interval_s))
+        try:
+            yield
+        finally:
+            task.cancel()
+
+
+async def _refresh(display: Live, read: Callable[[], CrawlProgress]) -> None:
+    while True:
+        await asyncio.sleep(LIVE_REFRESH_S)
+        display.update(Text(describe(read())))
+
+
+async def _log_periodically(read: Callable[[], CrawlProgress], interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        progress = read()
+        log.info("progress: %s", describe(progress), extra=log_fields(progress))

@@ -1,0 +1,42 @@
+"""The `Storage` protocol: the frontier and the records behind one small async interface."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable, Sequence
+from typing import Protocol
+
+from crawler.models import CrawlRequest, CrawlStats, Outcome, PageRecord
+
+
+class Storage(Protocol):
+    """Where the frontier and the records live. Every backend passes `tests/store/`."""
+
+    async def add_requests(self, requests: Sequence[CrawlRequest]) -> int:
+        """Queue the requests whose URL the crawl has not seen; returns how many were new."""
+
+    async def claim_next(self, limit: int, room_for: Callable[[str], int]) -> list[CrawlRequest]:
+        """Take up to `limit` queued requests, at most `room_for(host)` per host.
+
+        Breadth-first within a host; hosts are visited round-robin across calls.
+        """
+
+    async def mark_done(self, outcomes: Sequence[Outcome]) -> int:
+        """Record finished requests and queue what they discovered, in one transaction.
+
+        Returns how many discovered URLs were new.
+        """
+
+    async def release(self, requests: Sequence[CrawlRequest]) -> None:
+        """Put claimed but unfinished requests back in the queue."""
+
+    async def count(self) -> tuple[int, int]:
+        """(records done, requests queued or claimed)."""
+
+    def iter_records(self) -> AsyncGenerator[PageRecord, None]:
+        """Every record, in the order they were first queued."""
+
+    async def stats(self) -> CrawlStats:
+        """Totals for the `stats` command."""
+
+    async def close(self) -> None:
+        """Flush and close; safe to call twice."""

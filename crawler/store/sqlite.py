@@ -1,0 +1,312 @@
+"""`SqliteStorage`: the frontier and the records in one SQLite file (aiosqlite, WAL)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncGenerator, Callable, Sequence
+from pathlib import Path
+from typing import final
+
+import aiosqlite
+
+from crawler.errors import StorageError
+from crawler.models import CrawlRequest, CrawlStats, Outcome, PageRecord
+
+SCHEMA_VERSION = 1
+
+QUEUED, CLAIMED, DONE = 0, 1, 2
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS urls (
+    id           INTEGER PRIMARY KEY,
+    url          TEXT    NOT NULL UNIQUE,
+    host         TEXT    NOT NULL,
+    depth        INTEGER NOT NULL,
+    parent       TEXT,
+    state        INTEGER NOT NULL DEFAULT 0,
+    retries      INTEGER NOT NULL DEFAULT 0,
+    final_url    TEXT,
+    status       INTEGER,
+    content_type TEXT,
+    size         INTEGER,
+    sha256       TEXT,
+    error        TEXT,
+    fetched_at   TEXT,
+    elapsed_ms   INTEGER
+);
+CREATE INDEX IF NOT EXISTS urls_queued ON urls (host, depth, id) WHERE state = 0;
+"""
+
+_RECORD_COLUMNS = (
+    "url, final_url, status, depth, parent, content_type, size, sha256, error, retries,"
+    " fetched_at, elapsed_ms"
+)
+_INSERT = "INSERT OR IGNORE INTO urls (url, host, depth, parent) VALUES (?, ?, ?, ?)"
+_FINISH = (
+    "UPDATE urls SET state = 2, final_url = ?, status = ?, content_type = ?, size = ?,"
+    " sha256 = ?, error = ?, retries = ?, fetched_at = ?, elapsed_ms = ? WHERE id = ?"
+)
+# Hosts are walked round-robin by this many at most per claim, so one call stays cheap.
+_HOSTS_PER_CLAIM = 512
+
+
+@final
+class SqliteStorage:
+    """A crawl database. Open with `await SqliteStorage.open(path)`."""
+
+    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
+        self._db = connection
+        self._path = path
+        self._host_cursor = ""
+        self._closed = False
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, *, read_only: bool = False) -> SqliteStorage:
+        """Open or create a crawl database; claims left by a killed run go back to the queue.
+
+        Raises `StorageError` for a missing (read-only), foreign, newer or unwritable file.
+        """
+        connection = await _connect(path, read_only=read_only)
+        storage = cls(connection, path)
+        try:
+            await storage._prepare(read_only=read_only)
+        except sqlite3.Error as exc:
+            await connection.close()
+            raise StorageError(f"cannot use database {path}: {exc}") from None
+        except StorageError:
+            await connection.close()
+            raise
+        return storage
+
+    async def _prepare(self, *, read_only: bool) -> None:
+        tables = {
+            row[0]
+            for row in await self._db.execute_fetchall(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            )
+        }
+        if tables and "urls" not in tables:
+            raise StorageError(f"{self._path} is an SQLite database but not a crawl database")
+        if tables:
+            await self._check_version()
+        if read_only:
+            return
+        await self._db.execute("PRAGMA journal_mode = WAL")
+        await self._db.execute("PRAGMA synchronous = NORMAL")
+        await self._db.executescript(_SCHEMA)
+        await self._db.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+        await self._db.execute("UPDATE urls SET state = 0 WHERE state = 1")
+        await self._db.commit()
+
+    async def _check_version(self) -> None:
+        rows = await self._db.execute_fetchall(
+            "SELECT value FROM meta WHERE key = 'schema_version'"
+        )
+        found = next(iter(rows), (None,))[0]
+        if found != str(SCHEMA_VERSION):
+            raise StorageError(
+                f"{self._path} has database schema version {found}, this crawler uses"
+                f" {SCHEMA_VERSION}; use another --db"
+            )
+
+    async def add_requests(self, requests: Sequence[CrawlRequest]) -> int:
+        async with self._transaction():
+            return await self._insert(requests)
+
+    async def _insert(self, requests: Sequence[CrawlRequest]) -> int:
+        if not requests:
+            return 0
+        cursor = await self._db.executemany(
+            _INSERT, [(r.url, r.host, r.depth, r.parent) for r in requests]
+        )
+        return max(cursor.rowcount, 0)
+
+    async def claim_next(self, limit: int, room_for: Callable[[str], int]) -> list[CrawlRequest]:
+        async with self._transaction():
+            claimed = await self._select_round_robin(limit, room_for)
+            if claimed:
+                await self._db.executemany(
+                    "UPDATE urls SET state = 1 WHERE id = ?", [(r.id,) for r in claimed]
+                )
+        return claimed
+
+    async def _select_round_robin(
+        self, limit: int, room_for: Callable[[str], int]
+    ) -> list[CrawlRequest]:
+        claimed: list[CrawlRequest] = []
+        start = self._host_cursor
+        cursor, wrapped = start, False
+        for _ in range(_HOSTS_PER_CLAIM):
+            if len(claimed) >= limit:
+                break
+            host = await self._next_queued_host(cursor)
+            if host is None or (wrapped and host > start):
+                if wrapped or not start:
+                    break
+                cursor, wrapped = "", True
+                continue
+            cursor = host
+            room = min(room_for(host), limit - len(claimed))
+            if room > 0:
+                claimed.extend(await self._queued_of(host, room))
+            if wrapped and host == start:
+                break
+        self._host_cursor = cursor
+        return claimed
+
+    async def _next_queued_host(self, after: str) -> str | None:
+        rows = await self._db.execute_fetchall(
+            "SELECT host FROM urls WHERE state = 0 AND host > ? ORDER BY host LIMIT 1", (after,)
+        )
+        return next(iter(rows), (None,))[0]
+
+    async def _queued_of(self, host: str, limit: int) -> list[CrawlRequest]:
+        rows = await self._db.execute_fetchall(
+            "SELECT id, url, depth, parent, retries FROM urls WHERE state = 0 AND host = ?"
+            " ORDER BY depth, id LIMIT ?",
+            (host, limit),
+        )
+        return [
+            CrawlRequest(url, host, depth, parent, retries, row_id)
+            for row_id, url, depth, parent, retries in rows
+        ]
+
+    async def mark_done(self, outcomes: Sequence[Outcome]) -> int:
+        discovered = [request for outcome in outcomes for request in outcome.discovered]
+        async with self._transaction():
+            await self._db.executemany(_FINISH, [_finish_row(outcome) for outcome in outcomes])
+            return await self._insert(discovered)
+
+    async def release(self, requests: Sequence[CrawlRequest]) -> None:
+        async with self._transaction():
+            await self._db.executemany(
+                "UPDATE urls SET state = 0 WHERE id = ? AND state = 1",
+                [(r.id,) for r in requests],
+            )
+
+    async def count(self) -> tuple[int, int]:
+        rows = await self._db.execute_fetchall(
+            "SELECT state = 2, count(*) FROM urls GROUP BY state = 2"
+        )
+        counts = {bool(done): total for done, total in rows}
+        return counts.get(True, 0), counts.get(False, 0)
+
+    async def iter_records(self) -> AsyncGenerator[PageRecord, None]:
+        async with self._db.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM urls WHERE state = 2 ORDER BY id"
+        ) as cursor:
+            async for row in cursor:
+                yield PageRecord(*row)
+
+    async def stats(self) -> CrawlStats:
+        done, queued = await self.count()
+        return CrawlStats(
+            done=done,
+            queued=queued,
+            by_status=await self._group("coalesce(status, 'none')"),
+            by_error=await self._group("coalesce(error, 'none')"),
+            by_host=await self._group("host"),
+            first_fetched_at=await self._scalar("SELECT min(fetched_at) FROM urls WHERE state = 2"),
+            last_fetched_at=await self._scalar("SELECT max(fetched_at) FROM urls WHERE state = 2"),
+        )
+
+    async def _group(self, expression: str) -> dict[str, int]:
+        rows = await self._db.execute_fetchall(
+            f"SELECT {expression} AS key, count(*) AS n FROM urls WHERE state = 2"
+            " GROUP BY key ORDER BY n DESC, key"
+        )
+        return {str(key): total for key, total in rows}
+
+    async def _scalar(self, query: str) -> str | None:
+        rows = await self._db.execute_fetchall(query)
+        value = next(iter(rows), (None,))[0]
+        return None if value is None else str(value)
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._db.close()
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db, self._path, self._lock)
+
+
+@final
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on error; SQLite errors become `StorageError`."""
+
+    def __init__(self, connection: aiosqlite.Connection, path: Path, lock: asyncio.Lock) -> None:
+        self._db = connection
+        self._path = path
+        self._lock = lock
+
+    async def __aenter__(self) -> None:
+        await self._lock.acquire()
+        try:
+            await self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._lock.release()
+            raise StorageError(f"cannot write database {self._path}: {exc}") from None
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: object
+    ) -> None:
+        try:
+            if kind is None:
+                await self._db.commit()
+                return
+            await self._db.rollback()
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot write database {self._path}: {exc}") from None
+        finally:
+            self._lock.release()
+        if isinstance(error, sqlite3.Error):
+            raise StorageError(f"cannot write database {self._path}: {error}") from None
+
+
+def _finish_row(outcome: Outcome) -> tuple[object, ...]:
+    record = outcome.record
+    return (
+        record.final_url,
+        record.status,
+        record.content_type,
+        record.size,
+        record.sha256,
+        record.error,
+        record.retries,
+        record.fetched_at,
+        record.elapsed_ms,
+        outcome.request.id,
+    )
+
+
+async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
+    target, uri = _connection_target(path, read_only=read_only)
+    try:
+        return await aiosqlite.connect(target, uri=uri, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open database {path}: {exc}") from None
+
+
+def _connection_target(path: Path, *, read_only: bool) -> tuple[str, bool]:
+    """What to hand sqlite3: a read-only URI for an existing file, else the path itself."""
+    if read_only:
+        if not path.is_file():
+            raise StorageError(f"database not found: {path}")
+        return f"{path.resolve().as_uri()}?mode=ro", True
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the directory of database {path}: {exc.strerror}"
+        ) from None
+    return str(path), False
