@@ -1,0 +1,72 @@
+"""Write a deterministic static site for crawl measurements.
+
+    python bench/make_site.py OUT_DIR [--pages 20000] [--origin http://127.0.0.1:8080] [--seed 1]
+
+Page n is /p/n.html (5-60 KB, 10-60 links: relative, root-relative, absolute, duplicates, a few
+assets); every page is reachable from /index.html. Prints the number of distinct URLs a full
+crawl should record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+
+WORDS = "crawler frontier polite async parser session connector record export scope".split()
+ASSETS = 50
+
+
+def page_links(n: int, pages: int, origin: str, rng: random.Random) -> list[str]:
+    children = [c for c in (2 * n + 1, 2 * n + 2) if c < pages]
+    links = [f"/p/{c}.html" for c in children]
+    for _ in range(rng.randint(8, 56)):
+        target = rng.randrange(pages)
+        style = rng.random()
+        if style < 0.4:
+            links.append(f"{target}.html")
+        elif style < 0.7:
+            links.append(f"/p/{target}.html")
+        elif style < 0.85:
+            links.append(f"{origin}/p/{target}.html")
+        else:
+            links.append(f"../p/{target}.html#s{rng.randrange(5)}")
+    if rng.random() < 0.2:
+        links.append(f"/assets/a{rng.randrange(ASSETS)}.png")
+    links += links[: rng.randint(0, 4)]  # the same link twice on a page, as menus do
+    return links
+
+
+def page_html(n: int, links: list[str], size: int, rng: random.Random) -> str:
+    anchors = "\n".join(f'<li><a href="{href}">link {i}</a></li>' for i, href in enumerate(links))
+    text = " ".join(rng.choices(WORDS, k=size // 7 + 1))[:size]
+    return (
+        f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Page {n}</title></head>\n"
+        f"<body><h1>Page {n}</h1><p>{text}</p>\n<ul>\n{anchors}\n</ul></body></html>\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--pages", type=int, default=20_000)
+    parser.add_argument("--origin", default="http://127.0.0.1:8080")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    (args.out / "p").mkdir(parents=True, exist_ok=True)
+    (args.out / "assets").mkdir(exist_ok=True)
+    assets: set[int] = set()
+    for n in range(args.pages):
+        links = page_links(n, args.pages, args.origin, rng)
+        assets.update(int(h[9:-4]) for h in links if h.startswith("/assets/a"))
+        size = rng.randint(5_000, 60_000) - 60 * len(links)
+        (args.out / "p" / f"{n}.html").write_text(page_html(n, links, max(size, 500), rng))
+    for a in range(ASSETS):
+        (args.out / "assets" / f"a{a}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + rng.randbytes(2000))
+    (args.out / "index.html").write_text(page_html(-1, ["/p/0.html"], 1000, rng))
+    print(1 + args.pages + len(assets))
+
+
+if __name__ == "__main__":
+    main()

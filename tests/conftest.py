@@ -1,0 +1,176 @@
+"""Shared test servers: generated sites served by real aiohttp servers on loopback addresses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class InFlight:
+    """Requests being served right now, and the most there ever were at once."""
+
+    now: int = 0
+    most: int = 0
+
+    def enter(self) -> None:
+        self.now += 1
+        self.most = max(self.most, self.now)
+
+    def leave(self) -> None:
+        self.now -= 1
+
+
+@dataclass
+class Site:
+    """A generated site: page n lives at /p/n; every page is reachable from /."""
+
+    pages: int
+    host: str = "127.0.0.1"
+    port: int = 0
+    delay_s: float = 0.0
+    hits: Counter[str] = field(default_factory=Counter)
+    in_flight: InFlight = field(default_factory=InFlight)
+    shared_in_flight: InFlight | None = None
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def url(self, path: str) -> str:
+        return f"{self.origin}{path}"
+
+    def expected_urls(self) -> set[str]:
+        return {self.url("/")} | {self.url(f"/p/{n}") for n in range(self.pages)}
+
+    def links_of(self, n: int) -> list[str]:
+        """Links of page n: a binary tree (depth ~log2 n) plus the same pages spelled oddly."""
+        children = [c for c in (2 * n + 1, 2 * n + 2) if c < self.pages]
+        links = [f"/p/{c}" for c in children]
+        links += [f"{c}" for c in children]  # relative to /p/n
+        links += [f"{self.origin.upper().replace('HTTP', 'http')}/p/{c}#top" for c in children]
+        links += [f"/p/../p/{c}?" for c in children]
+        links += [f"./{(n * 7 + 3) % self.pages}", "/", "mailto:someone@example.com", "#"]
+        return links
+
+    def page(self, n: int) -> str:
+        anchors = "".join(f'<a href="{href}">link</a>\n' for href in self.links_of(n))
+        head = f"<!doctype html><html><head><title>page {n}</title></head>"
+        return f"{head}<body>{anchors}</body></html>"
+
+
+def site_app(site: Site, extra_routes: dict[str, Handler] | None = None) -> web.Application:
+    async def root(_: web.Request) -> web.Response:
+        return web.Response(
+            text='<html><body><a href="/p/0">start</a></body></html>', content_type="text/html"
+        )
+
+    async def page(request: web.Request) -> web.Response:
+        n = int(request.match_info["n"])
+        if n >= site.pages:
+            raise web.HTTPNotFound()
+        return web.Response(text=site.page(n), content_type="text/html")
+
+    @web.middleware
+    async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
+        site.hits[request.path_qs] += 1
+        gauges = [site.in_flight] + ([site.shared_in_flight] if site.shared_in_flight else [])
+        for gauge in gauges:
+            gauge.enter()
+        try:
+            if site.delay_s:
+                await asyncio.sleep(site.delay_s)
+            return await handler(request)
+        finally:
+            for gauge in gauges:
+                gauge.leave()
+
+    app = web.Application(middlewares=[count])
+    app.router.add_get("/", root)
+    app.router.add_get(r"/p/{n:\d+}", page)
+    for path, handler in (extra_routes or {}).items():
+        app.router.add_get(path, handler)
+    return app
+
+
+async def start_app(app: web.Application, host: str = "127.0.0.1") -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    server = web.TCPSite(runner, host, 0)
+    await server.start()
+    port: int = runner.addresses[0][1]
+    return runner, port
+
+
+SiteFactory = Callable[..., Awaitable[Site]]
+
+
+@pytest.fixture
+async def serve_site() -> AsyncIterator[SiteFactory]:
+    """Start generated sites: `await serve_site(pages, host=..., delay_s=..., routes=...)`."""
+    runners: list[web.AppRunner] = []
+
+    async def start(
+        pages: int,
+        *,
+        host: str = "127.0.0.1",
+        delay_s: float = 0.0,
+        routes: dict[str, Handler] | None = None,
+        shared_in_flight: InFlight | None = None,
+    ) -> Site:
+        site = Site(pages=pages, host=host, delay_s=delay_s, shared_in_flight=shared_in_flight)
+        app = site_app(site, routes)
+        runner, site.port = await start_app(app, host)
+        runners.append(runner)
+        return site
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def wait_until(condition: Callable[[], bool], *, timeout_s: float = 30.0) -> None:
+    """Poll `condition` every 10 ms; fail the test if it is still false after `timeout_s`."""
+    for _ in range(int(timeout_s * 100)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def run_cli(
+    *arguments: str, cwd: Path, stdin: bytes | None = None, timeout_s: float = 60.0
+) -> CliResult:
+    """Run `python -m crawler ARGS` as a real subprocess while this event loop keeps serving."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "crawler",
+        *arguments,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(stdin), timeout_s)
+    assert process.returncode is not None
+    return CliResult(process.returncode, stdout.decode(), stderr.decode())

@@ -1,0 +1,172 @@
+"""The SQLite store: queueing, claiming, recording, resume, and bad database files."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from crawler.errors import StorageError
+from crawler.models import CrawlRequest, Outcome, PageRecord
+from crawler.store.sqlite import SqliteStorage
+
+
+def request(url: str, host: str = "a.test", depth: int = 0) -> CrawlRequest:
+    return CrawlRequest(url, host, depth)
+
+
+def record_for(claimed: CrawlRequest) -> PageRecord:
+    return PageRecord(
+        claimed.url,
+        claimed.url,
+        200,
+        claimed.depth,
+        claimed.parent,
+        "text/html",
+        3,
+        "ab" * 32,
+        None,
+        0,
+        "2026-11-25T00:00:00.000Z",
+        5,
+    )
+
+
+def room(limit: int) -> object:
+    return lambda _host: limit
+
+
+async def test_the_same_url_is_queued_once(tmp_path: Path) -> None:
+    storage = await SqliteStorage.open(tmp_path / "c.db")
+
+    first = await storage.add_requests([request("http://a.test/1"), request("http://a.test/2")])
+    second = await storage.add_requests([request("http://a.test/1"), request("http://a.test/3")])
+
+    assert (first, second) == (2, 1)
+    assert await storage.count() == (0, 3)
+    await storage.close()
+
+
+async def test_claims_are_breadth_first_per_host_and_respect_room(tmp_path: Path) -> None:
+    storage = await SqliteStorage.open(tmp_path / "c.db")
+    await storage.add_requests(
+        [
+            request("http://a.test/deep", depth=2),
+            request("http://a.test/top", depth=0),
+            request("http://a.test/mid", depth=1),
+            request("http://b.test/b", "b.test"),
+        ]
+    )
+
+    claimed = await storage.claim_next(10, lambda host: 2 if host == "a.test" else 5)
+
+    assert [r.url for r in claimed] == ["http://a.test/top", "http://a.test/mid", "http://b.test/b"]
+    assert [r.url for r in await storage.claim_next(10, lambda _: 5)] == ["http://a.test/deep"]
+    assert await storage.claim_next(10, lambda _: 5) == []
+    await storage.close()
+
+
+async def test_claims_take_hosts_in_turn(tmp_path: Path) -> None:
+    storage = await SqliteStorage.open(tmp_path / "c.db")
+    hosts = ["a.test", "b.test", "c.test"]
+    await storage.add_requests([request(f"http://{h}/{n}", h) for h in hosts for n in range(3)])
+
+    batches = [[r.host for r in await storage.claim_next(1, lambda _: 1)] for _ in range(6)]
+
+    assert batches == [["a.test"], ["b.test"], ["c.test"], ["a.test"], ["b.test"], ["c.test"]]
+    await storage.close()
+
+
+async def test_done_records_and_discovered_urls_are_saved_together(tmp_path: Path) -> None:
+    storage = await SqliteStorage.open(tmp_path / "c.db")
+    await storage.add_requests([request("http://a.test/")])
+    [claimed] = await storage.claim_next(5, lambda _: 5)
+
+    new = await storage.mark_done(
+        [
+            Outcome(
+                claimed,
+                record_for(claimed),
+                (
+                    CrawlRequest("http://a.test/x", "a.test", 1, claimed.url),
+                    CrawlRequest("http://a.test/", "a.test", 1, claimed.url),
+                ),
+            )
+        ]
+    )
+
+    assert new == 1
+    assert await storage.count() == (1, 1)
+    assert [r.url async for r in storage.iter_records()] == ["http://a.test/"]
+    await storage.close()
+
+
+async def test_reopening_puts_claimed_but_unfinished_requests_back(tmp_path: Path) -> None:
+    storage = await SqliteStorage.open(tmp_path / "c.db")
+    await storage.add_requests([request("http://a.test/1"), request("http://a.test/2")])
+    assert len(await storage.claim_next(5, lambda _: 5)) == 2
+    await storage.close()
+
+    reopened = await SqliteStorage.open(tmp_path / "c.db")
+
+    assert [r.url for r in await reopened.claim_next(5, lambda _: 5)] == [
+        "http://a.test/1",
+        "http://a.test/2",
+    ]
+    await reopened.close()
+
+
+async def test_released_requests_can_be_claimed_again(tmp_path: Path) -> None:
+    storage = await SqliteStorage.open(tmp_path / "c.db")
+    await storage.add_requests([request("http://a.test/1")])
+    claimed = await storage.claim_next(5, lambda _: 5)
+
+    await storage.release(claimed)
+
+    assert await storage.claim_next(5, lambda _: 5) == claimed
+    await storage.close()
+
+
+async def test_a_file_that_is_not_a_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"my precious notes\n" * 200)
+
+    with pytest.raises(StorageError, match=r"notes\.db"):
+        await SqliteStorage.open(path)
+
+    assert path.read_bytes() == b"my precious notes\n" * 200
+
+
+async def test_another_sqlite_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE invoices (id INTEGER)")
+
+    with pytest.raises(StorageError, match="not a crawl database"):
+        await SqliteStorage.open(path)
+
+
+async def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    await (await SqliteStorage.open(path)).close()
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+
+    with pytest.raises(StorageError, match="schema version 99"):
+        await SqliteStorage.open(path)
+
+
+async def test_a_database_in_an_unwritable_place_is_a_storage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+
+    with pytest.raises(StorageError, match="cannot create the directory"):
+        await SqliteStorage.open(blocker / "sub" / "c.db")
+
+
+async def test_read_only_open_does_not_create_a_file(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="database not found"):
+        await SqliteStorage.open(tmp_path / "none.db", read_only=True)
+
+    assert not (tmp_path / "none.db").exists()

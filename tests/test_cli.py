@@ -1,0 +1,326 @@
+"""The real command line as a subprocess: crawl, export, stats, errors and exit codes, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from crawler.models import RECORD_FIELDS
+from tests.conftest import Site, SiteFactory, run_cli, wait_until
+
+
+def write_seeds(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "seeds.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def read_jsonl(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+async def crawl_and_export(tmp_path: Path, site: Site, *options: str) -> list[dict[str, object]]:
+    seeds = write_seeds(tmp_path, site.url("/"))
+    crawl = await run_cli(str(seeds), "--db", "crawl.db", "--no-progress", *options, cwd=tmp_path)
+    assert crawl.returncode == 0, crawl.stderr
+    export = await run_cli("export", "crawl.db", cwd=tmp_path)
+    assert export.returncode == 0, export.stderr
+    return read_jsonl(export.stdout)
+
+
+async def test_cli_crawl_exports_one_record_per_page_with_every_field(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    site = await serve_site(150)
+
+    records = await crawl_and_export(tmp_path, site)
+
+    assert sorted(str(r["url"]) for r in records) == sorted(site.expected_urls())
+    assert all(tuple(record) == RECORD_FIELDS for record in records)
+    first = records[0]
+    assert first["url"] == site.url("/")
+    assert first["final_url"] == site.url("/")
+    assert (first["status"], first["depth"], first["parent"], first["error"]) == (
+        200,
+        0,
+        None,
+        None,
+    )
+    assert isinstance(first["elapsed_ms"], int)
+    assert first["retries"] == 0
+
+
+async def test_export_csv_has_the_same_columns_and_rows(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    site = await serve_site(20)
+    records = await crawl_and_export(tmp_path, site)
+
+    export = await run_cli(
+        "export", "crawl.db", "--format", "csv", "--output", "out.csv", cwd=tmp_path
+    )
+
+    assert export.returncode == 0, export.stderr
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
+    assert tuple(rows[0]) == RECORD_FIELDS
+    assert [row["url"] for row in rows] == [record["url"] for record in records]
+    assert rows[0]["parent"] == ""
+
+
+async def test_seeds_from_stdin(tmp_path: Path, serve_site: SiteFactory) -> None:
+    site = await serve_site(3)
+
+    result = await run_cli(
+        "-", "--db", "crawl.db", "--no-progress", cwd=tmp_path, stdin=site.url("/").encode()
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert len(site.hits) == 4
+
+
+async def test_invalid_seed_lines_are_reported_with_line_numbers_and_skipped(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    site = await serve_site(0)
+    seeds = write_seeds(tmp_path, "# comment", "", "  " + site.url("/") + "  ", "ftp://x/", "nope")
+
+    result = await run_cli(str(seeds), "--db", "crawl.db", "--no-progress", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "seeds.txt:4: not an absolute http(s) URL" in result.stderr
+    assert "seeds.txt:5: not an absolute http(s) URL" in result.stderr
+    assert site.hits == {"/": 1, "/p/0": 1}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "seeds file not found"),
+        ("# only a comment\n\n", "no valid seed URL"),
+        ("example.com\n/relative\n", "no valid seed URL"),
+    ],
+)
+async def test_unusable_seeds_exit_2_with_one_line(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    if content is not None:
+        (tmp_path / "seeds.txt").write_text(content)
+
+    result = await run_cli("seeds.txt", "--db", "crawl.db", cwd=tmp_path)
+
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("crawler: error: ")
+    assert message in last
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--concurrency", "0"], "'concurrency' from --concurrency: must be >= 1"),
+        (["--concurrency", "lots"], "'concurrency' from --concurrency: expected a whole number"),
+        (["--scope", "planet"], "'scope' from --scope: must be one of host, domain, any"),
+        (["--deny", "("], "'deny' from --deny: invalid regular expression"),
+        (["--config", "missing.toml"], "config file not found: missing.toml"),
+    ],
+)
+async def test_bad_settings_exit_2_naming_the_setting(
+    tmp_path: Path, options: list[str], message: str
+) -> None:
+    seeds = write_seeds(tmp_path, "http://127.0.0.1:1/")
+
+    result = await run_cli(str(seeds), *options, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_help_lists_every_option_with_its_default(tmp_path: Path) -> None:
+    result = await run_cli("--help", cwd=tmp_path)
+
+    assert result.returncode == 0
+    help_text = " ".join(result.stdout.split())
+    for option in (
+        "--db",
+        "--config",
+        "--concurrency",
+        "--per-host",
+        "--delay",
+        "--max-pages",
+        "--max-depth",
+        "--scope",
+        "--allow",
+        "--deny",
+        "--timeout",
+        "--user-agent",
+        "--max-size",
+        "--log-format",
+        "--no-progress",
+    ):
+        assert option in help_text
+    assert "(default: 64)" in help_text
+    assert "(default: storage/crawl.db)" in help_text
+
+
+async def test_version(tmp_path: Path) -> None:
+    result = await run_cli("--version", cwd=tmp_path)
+
+    assert result.returncode == 0
+    assert result.stdout.strip().startswith("crawler 0.")
+
+
+async def test_stats_counts_by_status_and_error(tmp_path: Path, serve_site: SiteFactory) -> None:
+    site = await serve_site(10)
+    seeds = write_seeds(tmp_path, site.url("/"), site.url("/p/99"))
+    crawl = await run_cli(str(seeds), "--db", "crawl.db", "--no-progress", cwd=tmp_path)
+    assert crawl.returncode == 0, crawl.stderr
+
+    result = await run_cli("stats", "crawl.db", "--json", cwd=tmp_path)
+
+    stats = json.loads(result.stdout)
+    assert stats["pages"] == 12
+    assert stats["by_status"] == {"200": 11, "404": 1}
+    assert stats["by_error"] == {"none": 11, "http": 1}
+    assert stats["by_host"] == {f"127.0.0.1:{site.port}": 12}
+    text = await run_cli("stats", "crawl.db", cwd=tmp_path)
+    assert "pages:     12" in text.stdout
+
+
+@pytest.mark.parametrize("command", ["export", "stats"])
+async def test_reading_a_missing_or_foreign_database_exits_2(tmp_path: Path, command: str) -> None:
+    (tmp_path / "notes.db").write_text("these are not the pages you are looking for" * 100)
+
+    missing = await run_cli(command, "missing.db", cwd=tmp_path)
+    foreign = await run_cli(command, "notes.db", cwd=tmp_path)
+
+    assert missing.returncode == 2
+    assert "database not found: missing.db" in missing.stderr
+    assert foreign.returncode == 2
+    assert "notes.db" in foreign.stderr
+    assert "Traceback" not in foreign.stderr
+    assert not (tmp_path / "missing.db").exists()
+
+
+async def test_json_logs_are_one_object_per_line(tmp_path: Path, serve_site: SiteFactory) -> None:
+    site = await serve_site(2)
+    seeds = write_seeds(tmp_path, site.url("/"))
+
+    result = await run_cli(
+        str(seeds), "--db", "crawl.db", "--log-format", "json", "--no-progress", cwd=tmp_path
+    )
+
+    entries = [json.loads(line) for line in result.stderr.splitlines()]
+    assert entries[-1]["msg"].startswith("crawl finished")
+    assert entries[-1]["pages"] == 3
+    assert entries[-1]["level"] == "info"
+
+
+async def test_settings_come_from_env_and_toml_with_flags_winning(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    site = await serve_site(100)
+    seeds = write_seeds(tmp_path, site.url("/"))
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "crawler.toml").write_text('max_pages = 5\ndb = "from-file.db"\n')
+
+    from_file = await run_cli(str(seeds), "--no-progress", cwd=tmp_path)
+    env_process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "crawler",
+        str(seeds),
+        "--max-pages",
+        "9",
+        "--no-progress",
+        cwd=tmp_path,
+        env={"CRAWLER_DB": "from-env.db", "CRAWLER_MAX_PAGES": "7", "PATH": ""},
+        stderr=asyncio.subprocess.PIPE,
+    )
+    await asyncio.wait_for(env_process.communicate(), 60)
+
+    assert from_file.returncode == 0
+    assert env_process.returncode == 0
+    file_records = read_jsonl((await run_cli("export", "from-file.db", cwd=tmp_path)).stdout)
+    env_records = read_jsonl((await run_cli("export", "from-env.db", cwd=tmp_path)).stdout)
+    assert len(file_records) == 5
+    assert len(env_records) == 9
+
+
+async def test_sigterm_stops_cleanly_and_a_rerun_finishes_without_refetching(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    site = await serve_site(200, delay_s=0.03)
+    seeds = write_seeds(tmp_path, site.url("/"))
+    command = [
+        sys.executable,
+        "-m",
+        "crawler",
+        str(seeds),
+        "--db",
+        "crawl.db",
+        "--no-progress",
+        "--concurrency",
+        "4",
+    ]
+
+    process = await asyncio.create_subprocess_exec(
+        *command, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+    )
+    await wait_until(lambda: sum(site.hits.values()) >= 40)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    first_run = sum(site.hits.values())
+    rerun = await run_cli(str(seeds), "--db", "crawl.db", "--no-progress", cwd=tmp_path)
+    records = read_jsonl((await run_cli("export", "crawl.db", cwd=tmp_path)).stdout)
+
+    assert process.returncode == 143, stderr.decode()
+    assert 40 <= first_run < 201
+    assert rerun.returncode == 0, rerun.stderr
+    assert sorted(str(r["url"]) for r in records) == sorted(site.expected_urls())
+    assert max(site.hits.values()) == 1
+
+
+async def test_after_kill_9_a_rerun_records_every_page_once_and_refetches_no_recorded_one(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    site = await serve_site(200, delay_s=0.03)
+    seeds = write_seeds(tmp_path, site.url("/"))
+    command = [
+        sys.executable,
+        "-m",
+        "crawler",
+        str(seeds),
+        "--db",
+        "crawl.db",
+        "--no-progress",
+        "--concurrency",
+        "4",
+    ]
+
+    process = await asyncio.create_subprocess_exec(*command, cwd=tmp_path)
+    await wait_until(lambda: sum(site.hits.values()) >= 60)
+    process.kill()
+    await process.wait()
+    recorded_before = {
+        str(r["url"])
+        for r in read_jsonl((await run_cli("export", "crawl.db", cwd=tmp_path)).stdout)
+    }
+    hits_before = dict(site.hits)
+    rerun = await run_cli(str(seeds), "--db", "crawl.db", "--no-progress", cwd=tmp_path)
+    records = read_jsonl((await run_cli("export", "crawl.db", cwd=tmp_path)).stdout)
+
+    assert rerun.returncode == 0, rerun.stderr
+    assert recorded_before, "the first run recorded nothing before it was killed"
+    assert sorted(str(r["url"]) for r in records) == sorted(site.expected_urls())
+    for url in recorded_before:
+        path = url.removeprefix(site.origin)
+        assert site.hits[path] == hits_before[path] == 1
