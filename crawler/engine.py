@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal, final
 
 from crawler.config import Config
-from crawler.errors import HandlerFailed
+from crawler.errors import HandlerFailed, UnexpectedFailure
 from crawler.frontier import Frontier
 from crawler.http import Fetcher, build_session
 from crawler.models import CrawlRequest, FetchResult, Outcome, PageRecord
@@ -215,6 +215,7 @@ class Engine:
     async def _crawl(self, frontier: Frontier, scope: ScopePolicy) -> None:
         writer = RecordWriter(self._storage, frontier, self.progress)
         writer_task = asyncio.create_task(writer.run(), name="record-writer")
+        writer_task.add_done_callback(self._on_writer_done)
         in_flight: dict[asyncio.Task[None], CrawlRequest | None] = {}
         async with build_session(self._config) as session:
             fetcher = Fetcher(session, max_size=self._config.max_size)
@@ -231,6 +232,13 @@ class Engine:
         await writer_task
         await self._storage.release([*unfinished, *frontier.take_held()])
 
+    def _on_writer_done(self, task: asyncio.Task[None]) -> None:
+        """If storing fails the crawl cannot go on: stop the workers; `_crawl` re-raises."""
+        if not task.cancelled() and task.exception() is not None:
+            if self._frontier is not None:
+                self._frontier.stop()
+            self._cancel_workers()
+
     async def _work(
         self,
         frontier: Frontier,
@@ -243,7 +251,11 @@ class Engine:
         assert task is not None
         while (request := await frontier.next()) is not None:
             in_flight[task] = request
-            result = await fetcher.fetch(request)
+            try:
+                result = await fetcher.fetch(request)
+            except Exception as exc:  # the worker boundary: one request must never kill the crawl
+                log.error("fetching %s failed unexpectedly: %r", request.url, exc, exc_info=exc)
+                result = FetchResult.failed(request, UnexpectedFailure.kind)
             frontier.finish(request)
             in_flight[task] = None
             writer.submit(await self._outcome(result, scope))

@@ -15,7 +15,8 @@ CrawlerError
     ├── ProtocolFailed         protocol   (malformed response)
     ├── InvalidURL             invalid_url
     ├── HTTPStatusError        http       (status >= 400)
-    └── HandlerFailed          handler    (processing the page raised)
+    ├── HandlerFailed          handler    (processing the page raised)
+    └── UnexpectedFailure      internal   (fetching raised an unmapped error: a bug)
 """
 
 from __future__ import annotations
@@ -105,4 +106,10 @@ class HandlerFailed(FetchError):
     kind = "handler"
 
 
-FETCH_ERRORS += (HandlerFailed,)
+class UnexpectedFailure(FetchError):
+    """Fetching raised something no rule maps (a bug); logged with its traceback."""
+
+    kind = "internal"
+
+
+FETCH_ERRORS += (HandlerFailed, UnexpectedFailure)

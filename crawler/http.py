@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 from typing import final
 
 import aiohttp
@@ -22,7 +21,7 @@ from crawler.errors import (
     TooLarge,
     TooManyRedirects,
 )
-from crawler.models import CrawlRequest, FetchResult
+from crawler.models import CrawlRequest, FetchResult, utc_timestamp
 
 MAX_REDIRECTS = 10
 DNS_CACHE_TTL_S = 300
@@ -84,7 +83,7 @@ class Fetcher:
         self._max_size = max_size
 
     async def fetch(self, request: CrawlRequest) -> FetchResult:
-        fetched_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        fetched_at = utc_timestamp()
         started = time.perf_counter()
         status: int | None = None
         content_type: str | None = None

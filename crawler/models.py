@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 RECORD_FIELDS: tuple[str, ...] = (
     "url",
@@ -19,6 +20,11 @@ RECORD_FIELDS: tuple[str, ...] = (
     "elapsed_ms",
 )
 """The export record's fields, in export order (a public contract: see the README)."""
+
+
+def utc_timestamp() -> str:
+    """Now as ISO-8601 UTC with milliseconds: `2026-11-25T14:59:43.004Z`."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,11 @@ class FetchResult:
     fetched_at: str
     elapsed_ms: int
     charset: str | None = None
+
+    @classmethod
+    def failed(cls, request: CrawlRequest, kind: str) -> FetchResult:
+        """A result for a request that got no response at all."""
+        return cls(request, request.url, None, None, b"", kind, utc_timestamp(), 0)
 
     @property
     def is_html(self) -> bool:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 
 from crawler.config import Config
-from crawler.engine import CrawlSummary, Engine
-from crawler.models import PageRecord
+from crawler.engine import CrawlSummary, Engine, SeenCache, follow_html_links
+from crawler.errors import StorageError
+from crawler.models import FetchResult, Outcome, PageRecord
 from crawler.store.sqlite import SqliteStorage
-from crawler.urls import parse_absolute
+from crawler.urls import Target, parse_absolute
 from tests.conftest import InFlight, SiteFactory
 
 
@@ -249,3 +252,70 @@ async def test_error_kinds_for_404_too_large_timeout_and_refused_port(
         "/slow": (None, "timeout"),
         refused: (None, "connection"),
     }
+
+
+async def test_a_failing_page_step_is_recorded_as_handler_and_the_crawl_goes_on(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    site = await serve_site(20)
+
+    async def fragile(result: FetchResult) -> Sequence[Target]:
+        if result.request.url.endswith("/p/0"):
+            raise ValueError("cannot read this page")
+        return await follow_html_links(result)
+
+    config = Config(db=tmp_path / "crawl.db", progress=False)
+    storage = await SqliteStorage.open(config.db)
+    targets = [t for t in [parse_absolute(site.url("/")), parse_absolute(site.url("/p/1"))] if t]
+    summary = await Engine(config, storage, processor=fragile).run(targets)
+    records = {record.url: record async for record in storage.iter_records()}
+    await storage.close()
+
+    assert records[site.url("/p/0")].error == "handler"
+    assert records[site.url("/p/0")].status == 200
+    assert site.url("/p/3") in records  # found through /p/1
+    assert summary.reason == "finished"
+
+
+class FailingStore:
+    """A real SQLite store whose writes start failing, as on a full disk."""
+
+    def __init__(self, inner: SqliteStorage, fail_after: int) -> None:
+        self._inner = inner
+        self._writes_left = fail_after
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    async def mark_done(self, outcomes: Sequence[Outcome]) -> int:
+        self._writes_left -= 1
+        if self._writes_left < 0:
+            raise StorageError("cannot write database: disk I/O error")
+        return await self._inner.mark_done(outcomes)
+
+
+async def test_a_store_that_stops_working_ends_the_crawl_with_its_error(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    site = await serve_site(300, delay_s=0.002)
+    inner = await SqliteStorage.open(tmp_path / "crawl.db")
+    config = Config(db=tmp_path / "crawl.db", progress=False, concurrency=8)
+    target = parse_absolute(site.url("/"))
+    assert target is not None
+
+    with pytest.raises(StorageError, match="disk I/O error"):
+        await asyncio.wait_for(
+            Engine(config, FailingStore(inner, fail_after=3)).run([target]),  # type: ignore[arg-type]
+            timeout=20,
+        )
+    await inner.close()
+
+
+def test_the_seen_cache_forgets_the_oldest_url_beyond_its_size() -> None:
+    cache = SeenCache(2)
+
+    added = [cache.add(url) for url in ("a", "b", "a", "c")]
+
+    assert added == [True, True, False, True]
+    assert cache.add("c") is False
+    assert cache.add("a") is True  # "a" was the oldest when "c" came in
