@@ -76,7 +76,7 @@ def _crawl_parser() -> argparse.ArgumentParser:
     for name, setting in SETTINGS.items():
         flag = f"--{name.replace('_', '-')}"
         default = getattr(DEFAULTS, name)
-        shown = "none" if default is None else default
+        shown = "no limit" if default is None else default
         if name == "progress":
             parser.add_argument(
                 "--no-progress",
@@ -87,11 +87,11 @@ def _crawl_parser() -> argparse.ArgumentParser:
             )
         elif name in ("allow", "deny"):
             parser.add_argument(
-                flag, metavar="REGEX", action="append", help=f"{setting.help}; repeatable"
+                flag, metavar=setting.metavar, action="append", help=f"{setting.help}; repeatable"
             )
         else:
             parser.add_argument(
-                flag, metavar=name.upper(), help=f"{setting.help} (default: {shown})"
+                flag, metavar=setting.metavar, help=f"{setting.help} (default: {shown})"
             )
     return parser
 

@@ -71,6 +71,7 @@ class Setting:
     help: str
     parse_text: Callable[[str], object]
     validate: Callable[[object], object]
+    metavar: str = "VALUE"
 
     def check(self, name: str, value: object, source: str) -> object:
         try:
@@ -199,46 +200,73 @@ def _same(text: str) -> object:
 
 
 SETTINGS: dict[str, Setting] = {
-    "db": Setting("SQLite database file (frontier and records)", _same, _path),
-    "concurrency": Setting("requests in flight at most", _parse_whole, _int(1)),
-    "per_host": Setting("requests in flight per host at most", _parse_whole, _int(1)),
+    "db": Setting("SQLite database file (frontier and records)", _same, _path, metavar="PATH"),
+    "concurrency": Setting("requests in flight at most", _parse_whole, _int(1), metavar="N"),
+    "per_host": Setting("requests in flight per host at most", _parse_whole, _int(1), metavar="N"),
     "delay": Setting(
-        "minimum seconds between two request starts to one host", _parse_number, _float(0)
+        "minimum seconds between two request starts to one host",
+        _parse_number,
+        _float(0),
+        metavar="SECONDS",
     ),
     "max_pages": Setting(
-        "stop after this many records in the database (none: no limit)",
+        "stop after this many records in the database",
         _parse_optional_whole,
         _optional_int(1),
+        metavar="N",
     ),
     "max_depth": Setting(
-        "follow links up to this many hops from a seed (none: no limit)",
+        "follow links up to this many hops from a seed",
         _parse_optional_whole,
         _optional_int(0),
+        metavar="N",
     ),
     "scope": Setting(
         "host: only the seeds' hosts; domain: their registrable domains; any: everywhere",
         _same,
         _choice(SCOPES),
+        metavar="{host,domain,any}",
     ),
-    "allow": Setting("only follow URLs matching one of these regexes", _parse_patterns, _patterns),
-    "deny": Setting("never follow URLs matching any of these regexes", _parse_patterns, _patterns),
+    "allow": Setting(
+        "only follow URLs matching one of these regexes",
+        _parse_patterns,
+        _patterns,
+        metavar="REGEX",
+    ),
+    "deny": Setting(
+        "never follow URLs matching any of these regexes",
+        _parse_patterns,
+        _patterns,
+        metavar="REGEX",
+    ),
     "timeout": Setting(
         "seconds for a whole request (connect: at most 10 s of it)",
         _parse_number,
         _float(0, allow_minimum=False),
+        metavar="SECONDS",
     ),
-    "user_agent": Setting("User-Agent header", _same, _text),
-    "max_size": Setting("largest body kept, in bytes after decompression", _parse_whole, _int(1)),
-    "log_format": Setting("text, or json (one object per line)", _same, _choice(LOG_FORMATS)),
-    "log_level": Setting("debug, info, warning or error", _same, _choice(LOG_LEVELS)),
-    "progress": Setting("live progress line on a terminal", _parse_bool, _bool),
+    "user_agent": Setting("User-Agent header", _same, _text, metavar="TEXT"),
+    "max_size": Setting(
+        "largest body kept, in bytes after decompression", _parse_whole, _int(1), metavar="BYTES"
+    ),
+    "log_format": Setting(
+        "text, or json (one object per line)", _same, _choice(LOG_FORMATS), metavar="{text,json}"
+    ),
+    "log_level": Setting(
+        "debug, info, warning or error", _same, _choice(LOG_LEVELS), metavar="LEVEL"
+    ),
+    "progress": Setting("live progress line on a terminal", _parse_bool, _bool, metavar="BOOL"),
     "progress_interval": Setting(
         "seconds between progress log lines when not on a terminal",
         _parse_number,
         _float(0, allow_minimum=False),
+        metavar="SECONDS",
     ),
     "shutdown_grace": Setting(
-        "seconds in-flight requests get to finish after SIGTERM/SIGINT", _parse_number, _float(0)
+        "seconds in-flight requests get to finish after SIGTERM/SIGINT",
+        _parse_number,
+        _float(0),
+        metavar="SECONDS",
     ),
 }
 

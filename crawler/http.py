@@ -93,7 +93,9 @@ class Fetcher:
         charset: str | None = None
         try:
             async with self._session.get(
-                URL(request.url, encoded=True), max_redirects=MAX_REDIRECTS
+                # aiohttp gives up on the Nth redirect response; we follow MAX_REDIRECTS hops.
+                URL(request.url, encoded=True),
+                max_redirects=MAX_REDIRECTS + 1,
             ) as response:
                 status = response.status
                 final_url = str(response.url)

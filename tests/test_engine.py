@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import itertools
 from collections.abc import Sequence
 from pathlib import Path
@@ -319,3 +320,51 @@ def test_the_seen_cache_forgets_the_oldest_url_beyond_its_size() -> None:
     assert added == [True, True, False, True]
     assert cache.add("c") is False
     assert cache.add("a") is True  # "a" was the oldest when "c" came in
+
+
+async def test_the_size_cap_counts_decompressed_bytes(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    bomb = gzip.compress(b"<p>" + b"a" * 200_000)
+
+    async def compressed(_: web.Request) -> web.Response:
+        headers = {"Content-Encoding": "gzip", "Content-Type": "text/html"}
+        return web.Response(body=bomb, headers=headers)
+
+    site = await serve_site(0, routes={"/bomb": compressed})
+
+    _, records = await crawl(tmp_path, [site.url("/bomb")], max_size=100_000)
+
+    assert len(bomb) < 100_000
+    assert [(r.status, r.error, r.size, r.sha256) for r in records] == [(200, "too_large", 0, None)]
+
+
+async def test_redirects_are_followed_and_loops_end_as_too_many_redirects(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    async def moved(_: web.Request) -> web.Response:
+        raise web.HTTPMovedPermanently("/p/0")
+
+    async def loop(_: web.Request) -> web.Response:
+        raise web.HTTPFound("/loop")
+
+    async def chain(request: web.Request) -> web.Response:
+        left = int(request.match_info["left"])
+        if left == 0:
+            return web.Response(text="end of the chain")
+        raise web.HTTPFound(f"/chain/{left - 1}")
+
+    site = await serve_site(1, routes={"/old": moved, "/loop": loop, r"/chain/{left}": chain})
+    seeds = [site.url("/old"), site.url("/loop"), site.url("/chain/10"), site.url("/chain/11")]
+
+    _, records = await crawl(tmp_path, seeds, max_depth=0)
+
+    by_url = {record.url: record for record in records}
+    assert (by_url[site.url("/old")].final_url, by_url[site.url("/old")].status) == (
+        site.url("/p/0"),
+        200,
+    )
+    assert by_url[site.url("/loop")].error == "too_many_redirects"
+    assert site.hits["/loop"] == 11
+    assert by_url[site.url("/chain/10")].final_url == site.url("/chain/0")
+    assert by_url[site.url("/chain/11")].error == "too_many_redirects"
