@@ -1,10 +1,15 @@
 """Write a deterministic static site for crawl measurements.
 
     python bench/make_site.py OUT_DIR [--pages 20000] [--origin http://127.0.0.1:8080] [--seed 1]
+    python bench/make_site.py OUT_DIR --scale [--pages 10000]
 
 Page n is /p/n.html (5-60 KB, 10-60 links: relative, root-relative, absolute, duplicates, a few
 assets); every page is reachable from /index.html. Prints the number of distinct URLs a full
 crawl should record.
+
+With --scale: files /s/NNNN.html, each with 100 links /s/IIINNNN.html; served with a rewrite
+that maps a 7-digit page to the file named by its last four digits, the links of all files
+together name 100 x pages distinct URLs (1,000,000 for 10,000 files).
 """
 
 from __future__ import annotations
@@ -41,9 +46,17 @@ def page_html(n: int, links: list[str], size: int, rng: random.Random) -> str:
     anchors = "\n".join(f'<li><a href="{href}">link {i}</a></li>' for i, href in enumerate(links))
     text = " ".join(rng.choices(WORDS, k=size // 7 + 1))[:size]
     return (
-        f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Page {n}</title></head>\n"
+        f'<!doctype html>\n<html><head><meta charset="utf-8"><title>Page {n}</title></head>\n'
         f"<body><h1>Page {n}</h1><p>{text}</p>\n<ul>\n{anchors}\n</ul></body></html>\n"
     )
+
+
+def write_scale_site(out: Path, files: int, rng: random.Random) -> int:
+    (out / "s").mkdir(parents=True, exist_ok=True)
+    for f in range(files):
+        links = [f"/s/{i:03d}{(f + i * 97 + 1) % files:04d}.html" for i in range(100)]
+        (out / "s" / f"{f:04d}.html").write_text(page_html(f, links, 4_000, rng))
+    return 100 * files
 
 
 def main() -> None:
@@ -52,8 +65,12 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=20_000)
     parser.add_argument("--origin", default="http://127.0.0.1:8080")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--scale", action="store_true")
     args = parser.parse_args()
     rng = random.Random(args.seed)
+    if args.scale:
+        print(write_scale_site(args.out, args.pages, rng))
+        return
     (args.out / "p").mkdir(parents=True, exist_ok=True)
     (args.out / "assets").mkdir(exist_ok=True)
     assets: set[int] = set()

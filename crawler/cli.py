@@ -11,9 +11,9 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from crawler.config import DEFAULTS, SETTINGS, Config, __version__, load_config
 from crawler.engine import CrawlSummary, Engine
@@ -32,6 +32,7 @@ SUBCOMMANDS = ("export", "stats")
 PROG = "crawler"
 
 log = logging.getLogger("crawler")
+T = TypeVar("T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -119,12 +120,22 @@ def _run_crawl(arguments: list[str]) -> int:
     config = load_config(_cli_values(namespace), config_file=namespace.config)
     configure_logging(config.log_format, config.log_level)
     seeds = read_seeds(namespace.seeds)
-    summary = asyncio.run(_crawl(config, seeds))
+    summary = run_async(_crawl(config, seeds))
     if summary.signal == signal.SIGTERM:
         return EXIT_SIGTERM
     if summary.signal == signal.SIGINT:
         return EXIT_SIGINT
     return EXIT_OK
+
+
+def run_async(work: Coroutine[object, object, T]) -> T:
+    """Run on uvloop when it is installed (a faster event loop), else on asyncio's own."""
+    try:
+        import uvloop  # noqa: PLC0415  # optional: the crawler works without it
+    except ImportError:
+        return asyncio.run(work)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(work)
 
 
 async def _crawl(config: Config, seeds: list[Target]) -> CrawlSummary:

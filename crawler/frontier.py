@@ -87,8 +87,9 @@ class Frontier:
             self._in_flight[host] = remaining
         else:
             del self._in_flight[host]
-            if host not in self._queues and self._next_start.get(host, 0.0) <= self._now():
-                self._next_start.pop(host, None)
+            start = self._next_start.get(host)
+            if start is not None and host not in self._queues and start <= self._now():
+                del self._next_start[host]
         if self._consider(host):
             self._wake(1)
 
@@ -145,8 +146,8 @@ class Frontier:
         if self._in_flight.get(host, 0) >= self._per_host:
             return False
         self._scheduled.add(host)
-        start = self._next_start.get(host, 0.0)
-        if start <= self._now():
+        start = self._next_start.get(host)
+        if start is None or start <= self._now():
             self._ready.append(host)
             return True
         heapq.heappush(self._timers, (start, host))
@@ -154,6 +155,8 @@ class Frontier:
         return False
 
     def _promote_due(self) -> int:
+        if not self._timers:
+            return 0
         now = self._now()
         promoted = 0
         while self._timers and self._timers[0][0] <= now:

@@ -124,8 +124,10 @@ class Fetcher:
         """The decompressed body, refusing more than `max_size` bytes of it."""
         declared = response.content_length
         encoded = "Content-Encoding" in response.headers
-        if declared is not None and not encoded and declared > self._max_size:
-            raise TooLarge(f"Content-Length {declared} > {self._max_size}")
+        if declared is not None and not encoded:
+            if declared > self._max_size:
+                raise TooLarge(f"Content-Length {declared} > {self._max_size}")
+            return await response.read()  # exactly `declared` bytes: no need to count
         chunks: list[bytes] = []
         received = 0
         async for chunk in response.content.iter_any():

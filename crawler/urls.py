@@ -53,7 +53,7 @@ def parse_absolute(text: str) -> Target | None:
     """Canonicalise a user-given absolute http(s) URL (a seed); None if it is not one."""
     try:
         url = URL(text.strip())
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnicodeError, IndexError):  # yarl on hostile input
         return None
     if not url.is_absolute():
         return None
@@ -67,10 +67,103 @@ def resolve_link(base: URL, href: str) -> Target | None:
         return None
     if "\t" in href or "\n" in href or "\r" in href:
         href = _HREF_INNER_WHITESPACE.sub("", href)
+    if href.partition("#")[0] == "?":
+        # An empty query replaces the base's (RFC 3986 5.2.2, as browsers do); yarl keeps it.
+        return canonicalize(base.with_query(None))
     try:
         return canonicalize(base.join(URL(href)))
-    except (ValueError, TypeError, UnicodeError):
+    except (ValueError, TypeError, UnicodeError, IndexError):  # yarl on hostile input
         return None
+
+
+# What a link usually is: only characters that canonicalisation leaves as they are, so the
+# canonical form can be built by string operations. Anything else takes the yarl path.
+_PATH_CHARS = r"A-Za-z0-9\-._~/"
+_QUERY_CHARS = r"A-Za-z0-9\-._~=&"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
+_SIMPLE_REFERENCE = re.compile(
+    rf"(?P<path>[{_PATH_CHARS}]*)(?:\?(?P<query>[{_QUERY_CHARS}]*))?(?:#.*)?", re.DOTALL
+)
+_SIMPLE_ABSOLUTE = re.compile(
+    rf"(?P<scheme>https?)://(?P<host>{_LABEL}(?:\.{_LABEL})*)(?::(?P<port>[1-9][0-9]{{0,4}}))?"
+    rf"(?P<path>/[{_PATH_CHARS}]*)?(?:\?(?P<query>[{_QUERY_CHARS}]*))?(?:#.*)?",
+    re.DOTALL,
+)
+_HOST_DECISIONS_KEPT = 10_000
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+_MAX_PORT = 65535
+
+
+@final
+class LinkResolver:
+    """Resolves the hrefs found on one page to canonical targets, as `resolve_link` does.
+
+    Plain hrefs (the vast majority) are resolved with string operations; the rest go through
+    yarl. The test suite checks that both ways agree.
+    """
+
+    def __init__(self, base: URL) -> None:
+        self._base = base
+        target = canonicalize(base)
+        if target is None:
+            raise ValueError(f"not an http(s) URL: {base}")
+        self._host = target.host
+        self._hostname = target.hostname
+        self._origin = f"{base.scheme}://{target.host}"
+        self._base_path = base.raw_path or "/"
+        self._base_dir = self._base_path[: self._base_path.rfind("/") + 1]
+
+    def resolve(self, href: str) -> Target | None:
+        if href[:1] in _HREF_STRIP or href[-1:] in _HREF_STRIP:
+            href = href.strip(_HREF_STRIP)
+        if not href or href[0] == "#":
+            return None
+        simple = _SIMPLE_REFERENCE.fullmatch(href)
+        if simple is not None and not href.startswith("//"):
+            return self._relative(simple["path"], simple["query"])
+        if href.startswith("http"):
+            absolute = _SIMPLE_ABSOLUTE.fullmatch(href)
+            if absolute is not None:
+                return _absolute(absolute)
+        return resolve_link(self._base, href)
+
+    def _relative(self, path: str, query: str | None) -> Target:
+        if not path:
+            path = self._base_path
+        elif path[0] != "/":
+            path = self._base_dir + path
+        if "/." in path:
+            path = remove_dot_segments(path)
+        url = f"{self._origin}{path}?{query}" if query else f"{self._origin}{path}"
+        return Target(url, self._host, self._hostname)
+
+
+def _absolute(match: re.Match[str]) -> Target | None:
+    scheme, hostname, port = match["scheme"], match["host"].lower(), match["port"]
+    if port is not None and int(port) > _MAX_PORT:
+        return None
+    host = hostname if port is None or port == _DEFAULT_PORTS[scheme] else f"{hostname}:{port}"
+    path = match["path"] or "/"
+    if "/." in path:
+        path = remove_dot_segments(path)
+    query = match["query"]
+    url = f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
+    return Target(url, host, hostname)
+
+
+def remove_dot_segments(path: str) -> str:
+    """RFC 3986 section 5.2.4 for an absolute path: `/a/./b/../c` is `/a/c`."""
+    segments = path.split("/")
+    kept: list[str] = []
+    for segment in segments[1:]:
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment != ".":
+            kept.append(segment)
+    if segments[-1] in (".", ".."):
+        kept.append("")
+    return "/" + "/".join(kept)
 
 
 @cache
@@ -105,10 +198,17 @@ class ScopePolicy:
         self._hostnames = frozenset(seed_hostnames)
         self._domains = frozenset(registrable_domain(name) for name in self._hostnames)
         self._allow = [re.compile(pattern) for pattern in allow]
+        self._host_decisions: dict[str, bool] = {}
         self._deny = [re.compile(pattern) for pattern in deny]
 
     def is_in_scope(self, target: Target) -> bool:
-        if not self._is_host_in_scope(target.hostname):
+        host_decision = self._host_decisions.get(target.hostname)
+        if host_decision is None:
+            host_decision = self._is_host_in_scope(target.hostname)
+            if len(self._host_decisions) >= _HOST_DECISIONS_KEPT:
+                self._host_decisions.clear()
+            self._host_decisions[target.hostname] = host_decision
+        if not host_decision:
             return False
         if any(pattern.search(target.url) for pattern in self._deny):
             return False

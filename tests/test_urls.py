@@ -80,6 +80,7 @@ def test_links_resolve_against_the_page(href: str, resolved: str) -> None:
         "http://[bad",
         "http://example.com:99999/",
         "tel:123",
+        "http://[::1]@",
     ],
 )
 def test_unfollowable_links_resolve_to_none(href: str) -> None:
