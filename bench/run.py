@@ -360,7 +360,7 @@ def seed_scenario(args: argparse.Namespace, work: Path) -> list[Measurement]:
 
 def scale_scenario(args: argparse.Namespace, work: Path) -> list[Measurement]:
     root, _ = make_site(10_000, SCALE_PORT, args.cache, scale=True)
-    rewrite = r"location ~ ^/s/\d*?(\d{4})\.html$ { try_files /s/$1.html =404; }"
+    rewrite = r'location ~ "^/s/\d*?(\d{4})\.html$" { try_files /s/$1.html =404; }'
     seed = f"http://127.0.0.1:{SCALE_PORT}/s/0000000.html"
     results: list[Measurement] = []
     with Nginx(nginx_conf(root, SCALE_PORT, work, rewrite)):
