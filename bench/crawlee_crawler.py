@@ -10,6 +10,7 @@ import asyncio
 
 from crawlee import ConcurrencySettings
 from crawlee.crawlers import ParselCrawler, ParselCrawlingContext
+from crawlee.storage_clients import MemoryStorageClient
 
 
 async def crawl(seed: str, concurrency: int, storage: str) -> int:
@@ -18,8 +19,6 @@ async def crawl(seed: str, concurrency: int, storage: str) -> int:
     )
     options: dict[str, object] = {}
     if storage == "memory":
-        from crawlee.storage_clients import MemoryStorageClient
-
         options["storage_client"] = MemoryStorageClient()
     crawler = ParselCrawler(
         concurrency_settings=settings,

@@ -18,7 +18,18 @@ import argparse
 import random
 from pathlib import Path
 
-WORDS = "crawler frontier polite async parser session connector record export scope".split()
+WORDS = [
+    "crawler",
+    "frontier",
+    "polite",
+    "async",
+    "parser",
+    "session",
+    "connector",
+    "record",
+    "export",
+    "scope",
+]
 ASSETS = 50
 
 

@@ -9,11 +9,13 @@ Needs nginx and wget (Debian: apt-get install nginx wget) and the bench extra
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import re
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -392,8 +394,6 @@ def scale_scenario(args: argparse.Namespace, work: Path) -> list[Measurement]:
 
 
 def rates_by_tenth(db: Path) -> list[float]:
-    import sqlite3
-
     with sqlite3.connect(db) as connection:
         times = [
             datetime.fromisoformat(row[0]).timestamp()
@@ -492,10 +492,8 @@ def describe_machine() -> dict[str, str]:
     memory_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))  # type: ignore[union-attr]
     versions = []
     for package in ("aiohttp", "selectolax", "yarl", "scrapy", "crawlee", "httpx", "requests"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             versions.append(f"{package} {metadata.version(package)}")
-        except metadata.PackageNotFoundError:
-            pass
     wget = subprocess.run(
         ["wget", "--version"], capture_output=True, text=True, check=False
     ).stdout.split("\n")[0]
@@ -504,10 +502,10 @@ def describe_machine() -> dict[str, str]:
     ).stderr.strip()
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()} cores, {memory_kb / 1024 / 1024:.0f} GiB, {platform.machine()},"
-        f" Python {platform.python_version()}",
+        "machine": f"{os.cpu_count()} cores, {memory_kb / 1024 / 1024:.0f} GiB,"
+        f" {platform.machine()}, Python {platform.python_version()}",
         "versions": ", ".join(
-            versions + [wget.split(" built")[0], nginx.replace("nginx version: ", "")]
+            [*versions, wget.split(" built")[0], nginx.replace("nginx version: ", "")]
         ),
     }
 

@@ -19,7 +19,7 @@ class SiteSpider(scrapy.Spider):
     def __init__(self, seed: str, out: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.start_urls = [seed]
-        self.allowed_domains = [seed.split("/")[2].split(":")[0]]
+        self.allowed_domains = [seed.split("/")[2].split(":", maxsplit=1)[0]]
         self.out = Path(out)
         self.pages = 0
 

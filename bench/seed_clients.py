@@ -10,33 +10,30 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
+import requests
+from requests.adapters import HTTPAdapter
+
 
 def with_requests(urls: list[str], concurrency: int) -> int:
-    import requests
-    from requests.adapters import HTTPAdapter
-
     session = requests.Session()
     session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=concurrency))
 
     def fetch(url: str) -> int:
-        session.get(url, timeout=30).content
-        return 1
+        return 1 if session.get(url, timeout=30).content is not None else 0
 
     with ThreadPoolExecutor(concurrency) as pool:
         return sum(pool.map(fetch, urls))
 
 
 async def with_httpx(urls: list[str], concurrency: int) -> int:
-    import httpx
-
     limit = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
 
         async def fetch(url: str) -> int:
             async with limit:
-                (await client.get(url)).content
-                return 1
+                return 1 if (await client.get(url)).content is not None else 0
 
         return sum(await asyncio.gather(*(fetch(url) for url in urls)))
 

@@ -7,12 +7,12 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable
-
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from crawler.engine import CrawlProgress
+
+if TYPE_CHECKING:
+    from rich.live import Live
 
 log = logging.getLogger("crawler")
 LIVE_REFRESH_S = 0.5
@@ -42,6 +42,11 @@ async def show_progress(
 ) -> AsyncIterator[None]:
     """Report `read()` while the block runs: live on stderr if `live` and it is a terminal."""
     if live and sys.stderr.isatty():
+        # rich is imported only when there is a terminal to draw on: jobs start faster without it.
+        from rich.console import Console  # noqa: PLC0415
+        from rich.live import Live  # noqa: PLC0415
+        from rich.text import Text  # noqa: PLC0415
+
         console = Console(stderr=True)
         with Live(Text(describe(read())), console=console, transient=True) as display:
             task = asyncio.create_task(_refresh(display, read))
@@ -58,6 +63,8 @@ async def show_progress(
 
 
 async def _refresh(display: Live, read: Callable[[], CrawlProgress]) -> None:
+    from rich.text import Text  # noqa: PLC0415
+
     while True:
         await asyncio.sleep(LIVE_REFRESH_S)
         display.update(Text(describe(read())))
