@@ -78,13 +78,13 @@ def _crawl_parser() -> argparse.ArgumentParser:
         flag = f"--{name.replace('_', '-')}"
         default = getattr(DEFAULTS, name)
         shown = "no limit" if default is None else default
-        if name == "progress":
+        if isinstance(default, bool):
             parser.add_argument(
-                "--no-progress",
-                dest="progress",
+                f"--no-{flag[2:]}" if default else flag,
+                dest=name,
                 action="store_const",
-                const="false",
-                help="no live progress line (log lines instead)",
+                const="false" if default else "true",
+                help=f"turn off: {setting.help}" if default else setting.help,
             )
         elif name in ("allow", "deny"):
             parser.add_argument(

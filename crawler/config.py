@@ -55,6 +55,7 @@ class Config:
     progress: bool = True
     progress_interval: float = 10.0
     shutdown_grace: float = 20.0
+    ignore_robots: bool = False
 
     def __post_init__(self) -> None:
         for setting in fields(self):
@@ -255,13 +256,19 @@ SETTINGS: dict[str, Setting] = {
     "log_level": Setting(
         "debug, info, warning or error", _same, _choice(LOG_LEVELS), metavar="LEVEL"
     ),
-    "progress": Setting("live progress line on a terminal", _parse_bool, _bool, metavar="BOOL"),
+    "progress": Setting(
+        "the live progress line on a terminal (log lines instead)",
+        _parse_bool,
+        _bool,
+        metavar="BOOL",
+    ),
     "progress_interval": Setting(
         "seconds between progress log lines when not on a terminal",
         _parse_number,
         _float(0, allow_minimum=False),
         metavar="SECONDS",
     ),
+    "ignore_robots": Setting("do not fetch or obey robots.txt", _parse_bool, _bool, metavar="BOOL"),
     "shutdown_grace": Setting(
         "seconds in-flight requests get to finish after SIGTERM/SIGINT",
         _parse_number,

@@ -17,6 +17,7 @@ from crawler.frontier import Frontier
 from crawler.http import Fetcher, build_session
 from crawler.models import CrawlRequest, FetchResult, Outcome, PageRecord
 from crawler.parse import extract_links
+from crawler.robots import RobotsCache
 from crawler.store import Storage
 from crawler.urls import ScopePolicy, Target
 
@@ -28,6 +29,7 @@ PageProcessor = Callable[[FetchResult], Awaitable[Sequence[Target]]]
 StopReason = Literal["finished", "stopped"]
 WRITE_BATCH = 512
 SEEN_CACHE_SIZE = 50_000
+MAX_CRAWL_DELAY_S = 60.0  # a robots.txt Crawl-delay above this is taken as this
 
 
 async def follow_html_links(result: FetchResult) -> Sequence[Target]:
@@ -121,6 +123,26 @@ class RecordWriter:
         """Store everything submitted, then end `run()`."""
         self._closing = True
         self._has_pending.set()
+
+
+@final
+class PoliteFetch:
+    """Asks robots.txt before fetching; a disallowed URL is recorded, never requested."""
+
+    def __init__(self, fetcher: Fetcher, robots: RobotsCache | None, frontier: Frontier) -> None:
+        self._fetcher = fetcher
+        self._robots = robots
+        self._frontier = frontier
+
+    async def fetch(self, request: CrawlRequest) -> FetchResult:
+        if self._robots is not None:
+            origin = request.url[: request.url.index("/", request.url.index("//") + 2)]
+            verdict = await self._robots.check(request.url, origin)
+            if verdict.crawl_delay:
+                self._frontier.slow_down(request.host, min(verdict.crawl_delay, MAX_CRAWL_DELAY_S))
+            if not verdict.allowed:
+                return FetchResult.failed(request, verdict.error)
+        return await self._fetcher.fetch(request)
 
 
 @final
@@ -219,8 +241,12 @@ class Engine:
         in_flight: dict[asyncio.Task[None], CrawlRequest | None] = {}
         async with build_session(self._config) as session:
             fetcher = Fetcher(session, max_size=self._config.max_size)
+            robots = None
+            if not self._config.ignore_robots:
+                robots = RobotsCache(fetcher.fetch_robots, user_agent=self._config.user_agent)
+            gate = PoliteFetch(fetcher, robots, frontier)
             workers = [
-                asyncio.create_task(self._work(frontier, fetcher, writer, scope, in_flight))
+                asyncio.create_task(self._work(frontier, gate, writer, scope, in_flight))
                 for _ in range(self._config.concurrency)
             ]
             for worker in workers:
@@ -242,7 +268,7 @@ class Engine:
     async def _work(
         self,
         frontier: Frontier,
-        fetcher: Fetcher,
+        fetcher: PoliteFetch,
         writer: RecordWriter,
         scope: ScopePolicy,
         in_flight: dict[asyncio.Task[None], CrawlRequest | None],

@@ -15,6 +15,7 @@ CrawlerError
     ├── ProtocolFailed         protocol   (malformed response)
     ├── InvalidURL             invalid_url
     ├── HTTPStatusError        http       (status >= 400)
+    ├── RobotsDisallowed       robots     (robots.txt forbids it; never requested)
     ├── HandlerFailed          handler    (processing the page raised)
     └── UnexpectedFailure      internal   (fetching raised an unmapped error: a bug)
 """
@@ -100,6 +101,10 @@ FETCH_ERRORS: tuple[type[FetchError], ...] = (
 """Every leaf; their kinds are the documented values of the record's `error` field."""
 
 
+class RobotsDisallowed(FetchError):
+    kind = "robots"
+
+
 class HandlerFailed(FetchError):
     """The page was fetched but the step that processes it raised."""
 
@@ -112,4 +117,4 @@ class UnexpectedFailure(FetchError):
     kind = "internal"
 
 
-FETCH_ERRORS += (HandlerFailed, UnexpectedFailure)
+FETCH_ERRORS += (RobotsDisallowed, HandlerFailed, UnexpectedFailure)

@@ -45,6 +45,7 @@ class Frontier:
         self._held = 0
         self._in_flight: dict[str, int] = {}
         self._next_start: dict[str, float] = {}
+        self._host_delays: dict[str, float] = {}
         self._ready: deque[str] = deque()
         self._scheduled: set[str] = set()
         self._timers: list[tuple[float, str]] = []
@@ -102,6 +103,12 @@ class Frontier:
         if self._unsettled == 0 or discovered:
             self._wake(len(self._waiters) if self._unsettled == 0 else 1)
 
+    def slow_down(self, host: str, delay: float) -> None:
+        """Space request starts to `host` by at least `delay` seconds, counting from now."""
+        if delay > self._host_delays.get(host, self._delay):
+            self._host_delays[host] = delay
+            self._next_start[host] = max(self._next_start.get(host, 0.0), self._now() + delay)
+
     def stop(self) -> None:
         """Hand out nothing more; every waiting `next()` returns None."""
         self._stopping = True
@@ -131,8 +138,9 @@ class Frontier:
                 if not queue:
                     del self._queues[host]
             self._in_flight[host] = self._in_flight.get(host, 0) + 1
-            if self._delay:
-                self._next_start[host] = self._now() + self._delay
+            delay = self._host_delays.get(host, self._delay)
+            if delay:
+                self._next_start[host] = self._now() + delay
             self._consider(host)
             if self._ready:
                 self._wake(1)

@@ -21,9 +21,11 @@ from crawler.errors import (
     TooLarge,
     TooManyRedirects,
 )
-from crawler.models import CrawlRequest, FetchResult, utc_timestamp
+from crawler.models import CrawlRequest, FetchResult, RobotsResponse, utc_timestamp
 
 MAX_REDIRECTS = 10
+ROBOTS_MAX_REDIRECTS = 5
+ROBOTS_MAX_BYTES = 500 * 1024
 DNS_CACHE_TTL_S = 300
 KEEPALIVE_S = 30.0
 CONNECT_TIMEOUT_CAP_S = 10.0
@@ -120,6 +122,17 @@ class Fetcher:
             charset=charset,
         )
 
+    async def fetch_robots(self, url: str) -> RobotsResponse:
+        """GET a robots.txt: up to 5 redirects, at most 500 KiB kept."""
+        try:
+            async with self._session.get(
+                URL(url, encoded=True), max_redirects=ROBOTS_MAX_REDIRECTS + 1
+            ) as response:
+                body = await _read_prefix(response, ROBOTS_MAX_BYTES)
+                return RobotsResponse(response.status, body)
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            return RobotsResponse(None, error=map_client_error(exc).kind)
+
     async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
         """The decompressed body, refusing more than `max_size` bytes of it."""
         declared = response.content_length
@@ -136,3 +149,15 @@ class Fetcher:
                 raise TooLarge(f"body larger than {self._max_size} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+async def _read_prefix(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """At most the first `limit` bytes of the body; the rest is not read."""
+    chunks: list[bytes] = []
+    kept = 0
+    async for chunk in response.content.iter_any():
+        chunks.append(chunk[: limit - kept])
+        kept += len(chunks[-1])
+        if kept >= limit:
+            break
+    return b"".join(chunks)

@@ -64,6 +64,15 @@ class FetchResult:
 
 
 @dataclass(frozen=True, slots=True)
+class RobotsResponse:
+    """A robots.txt fetch: the status and body, or the error kind when no response came."""
+
+    status: int | None
+    body: bytes = b""
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PageRecord:
     """One export record: what the crawler decided about one URL."""
 

@@ -39,7 +39,8 @@ class Site:
     host: str = "127.0.0.1"
     port: int = 0
     delay_s: float = 0.0
-    hits: Counter[str] = field(default_factory=Counter)
+    hits: Counter[str] = field(default_factory=Counter)  # every path but /robots.txt
+    robots_hits: int = 0
     in_flight: InFlight = field(default_factory=InFlight)
     shared_in_flight: InFlight | None = None
 
@@ -83,7 +84,10 @@ def site_app(site: Site, extra_routes: dict[str, Handler] | None = None) -> web.
 
     @web.middleware
     async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
-        site.hits[request.path_qs] += 1
+        if request.path == "/robots.txt":
+            site.robots_hits += 1
+        else:
+            site.hits[request.path_qs] += 1
         gauges = [site.in_flight] + ([site.shared_in_flight] if site.shared_in_flight else [])
         for gauge in gauges:
             gauge.enter()
