@@ -56,6 +56,7 @@ class Config:
     progress_interval: float = 10.0
     shutdown_grace: float = 20.0
     ignore_robots: bool = False
+    allow_private_networks: bool = False
 
     def __post_init__(self) -> None:
         for setting in fields(self):
@@ -269,6 +270,12 @@ SETTINGS: dict[str, Setting] = {
         metavar="SECONDS",
     ),
     "ignore_robots": Setting("do not fetch or obey robots.txt", _parse_bool, _bool, metavar="BOOL"),
+    "allow_private_networks": Setting(
+        "also fetch loopback, private and link-local addresses not named by a seed",
+        _parse_bool,
+        _bool,
+        metavar="BOOL",
+    ),
     "shutdown_grace": Setting(
         "seconds in-flight requests get to finish after SIGTERM/SIGINT",
         _parse_number,

@@ -14,7 +14,7 @@ from typing import Literal, final
 from crawler.config import Config
 from crawler.errors import HandlerFailed, UnexpectedFailure
 from crawler.frontier import Frontier
-from crawler.http import Fetcher, build_session
+from crawler.http import Fetcher, build_session, resolve_addresses
 from crawler.models import CrawlRequest, FetchResult, Outcome, PageRecord
 from crawler.parse import extract_links
 from crawler.robots import RobotsCache
@@ -163,6 +163,7 @@ class Engine:
         self.progress = progress or CrawlProgress()
         self._seen = SeenCache(SEEN_CACHE_SIZE)
         self._frontier: Frontier | None = None
+        self._seed_hostnames: frozenset[str] = frozenset()
         self._stopping = False
         self._stop_signal: int | None = None
         self._workers: list[asyncio.Task[None]] = []
@@ -195,6 +196,7 @@ class Engine:
 
     async def run(self, seeds: Iterable[Target], *, handle_signals: bool = False) -> CrawlSummary:
         seeds = list(seeds)
+        self._seed_hostnames = frozenset(seed.hostname for seed in seeds)
         await self._storage.add_requests([CrawlRequest(s.url, s.host, 0) for s in seeds])
         scope = ScopePolicy(
             self._config.scope,
@@ -239,7 +241,8 @@ class Engine:
         writer_task = asyncio.create_task(writer.run(), name="record-writer")
         writer_task.add_done_callback(self._on_writer_done)
         in_flight: dict[asyncio.Task[None], CrawlRequest | None] = {}
-        async with build_session(self._config) as session:
+        seed_addresses = await resolve_addresses(self._seed_hostnames)
+        async with build_session(self._config, private_addresses_allowed=seed_addresses) as session:
             fetcher = Fetcher(session, max_size=self._config.max_size)
             robots = None
             if not self._config.ignore_robots:

@@ -8,6 +8,7 @@ CrawlerError
 └── FetchError                 one request failed; `kind` goes into the record
     ├── FetchTimeout           timeout
     ├── ConnectFailed          connection
+    ├── BlockedAddress         blocked_address (a non-public address: see allow_private_networks)
     ├── DNSFailed              dns
     ├── TLSFailed              tls
     ├── TooLarge               too_large
@@ -59,6 +60,10 @@ class ConnectFailed(FetchError):
     kind = "connection"
 
 
+class BlockedAddress(FetchError):
+    kind = "blocked_address"
+
+
 class DNSFailed(FetchError):
     kind = "dns"
 
@@ -90,6 +95,7 @@ class HTTPStatusError(FetchError):
 FETCH_ERRORS: tuple[type[FetchError], ...] = (
     FetchTimeout,
     ConnectFailed,
+    BlockedAddress,
     DNSFailed,
     TLSFailed,
     TooLarge,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import time
+from collections.abc import Callable, Iterable
 from typing import final
 
 import aiohttp
@@ -11,6 +14,7 @@ from yarl import URL
 
 from crawler.config import Config
 from crawler.errors import (
+    BlockedAddress,
     ConnectFailed,
     DNSFailed,
     FetchError,
@@ -29,11 +33,69 @@ ROBOTS_MAX_BYTES = 500 * 1024
 DNS_CACHE_TTL_S = 300
 KEEPALIVE_S = 30.0
 CONNECT_TIMEOUT_CAP_S = 10.0
+AddrInfo = tuple[int, int, int, str, tuple[str, int] | tuple[str, int, int, int]]
 
 
-def build_session(config: Config) -> aiohttp.ClientSession:
-    """The crawl's single session: pooled keep-alive connections, aiodns, cached DNS."""
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class AddressBlocked(OSError):
+    """Raised at connect time for a non-public address that the crawl may not reach."""
+
+
+def is_public_address(address: IPAddress) -> bool:
+    """False for loopback, private, link-local, shared, reserved and multicast addresses."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def guarded_socket_factory(allowed: frozenset[IPAddress]) -> Callable[[AddrInfo], socket.socket]:
+    """A socket factory that refuses non-public addresses except `allowed` ones.
+
+    It sees the address actually being connected to, after DNS, so a public name that
+    resolves to 169.254.169.254 or 10.0.0.1 is refused too.
+    """
+
+    def create(addr_info: AddrInfo) -> socket.socket:
+        family, kind, protocol, _, socket_address = addr_info
+        address = ipaddress.ip_address(socket_address[0])
+        if not is_public_address(address) and address not in allowed:
+            raise AddressBlocked(f"{address} is not a public address")
+        return socket.socket(family, kind, protocol)
+
+    return create
+
+
+async def resolve_addresses(hostnames: Iterable[str]) -> frozenset[IPAddress]:
+    """Every address the hostnames resolve to now (unresolvable names give none)."""
+    loop = asyncio.get_running_loop()
+    found: set[IPAddress] = set()
+    for hostname in hostnames:
+        try:
+            found.add(ipaddress.ip_address(hostname))
+            continue
+        except ValueError:
+            pass
+        try:
+            infos = await loop.getaddrinfo(hostname, None, type=socket.SOCK_STREAM)
+        except OSError:
+            continue
+        found.update(ipaddress.ip_address(info[4][0]) for info in infos)
+    return frozenset(found)
+
+
+def build_session(
+    config: Config, *, private_addresses_allowed: frozenset[IPAddress] = frozenset()
+) -> aiohttp.ClientSession:
+    """The crawl's single session: pooled keep-alive connections, aiodns, cached DNS, and
+    unless `allow_private_networks`, no connection to a non-public address that is not in
+    `private_addresses_allowed`."""
+    guard = None
+    if not config.allow_private_networks:
+        guard = guarded_socket_factory(private_addresses_allowed)
     connector = aiohttp.TCPConnector(
+        socket_factory=guard,
         limit=config.concurrency,
         limit_per_host=config.per_host,
         resolver=aiohttp.AsyncResolver(),
@@ -59,7 +121,9 @@ def map_client_error(error: BaseException) -> FetchError:
     """Translate an aiohttp or asyncio error into our tree, most specific first."""
     message = str(error) or type(error).__name__
     mapped: FetchError
-    if isinstance(error, aiohttp.TooManyRedirects):
+    if isinstance(error, aiohttp.ClientConnectorError) and _is_blocked(error):
+        mapped = BlockedAddress(message)
+    elif isinstance(error, aiohttp.TooManyRedirects):
         mapped = TooManyRedirects(message)
     elif isinstance(error, aiohttp.ClientConnectorDNSError):
         mapped = DNSFailed(message)
@@ -74,6 +138,12 @@ def map_client_error(error: BaseException) -> FetchError:
     else:
         mapped = ConnectFailed(message)
     return mapped
+
+
+def _is_blocked(error: aiohttp.ClientConnectorError) -> bool:
+    # With several addresses to try, the happy-eyeballs layer merges the errors into one
+    # OSError whose message still names ours.
+    return isinstance(error.os_error, AddressBlocked) or "is not a public address" in str(error)
 
 
 @final
