@@ -57,6 +57,11 @@ class Config:
     shutdown_grace: float = 20.0
     ignore_robots: bool = False
     allow_private_networks: bool = False
+    follow_nofollow: bool = False
+    max_url_length: int = 2048
+    max_path_depth: int = 32
+    max_segment_repeats: int = 3
+    max_links_per_page: int = 1000
 
     def __post_init__(self) -> None:
         for setting in fields(self):
@@ -275,6 +280,27 @@ SETTINGS: dict[str, Setting] = {
         _parse_bool,
         _bool,
         metavar="BOOL",
+    ),
+    "follow_nofollow": Setting(
+        "follow links despite rel=nofollow, <meta name=robots content=nofollow> and X-Robots-Tag",
+        _parse_bool,
+        _bool,
+        metavar="BOOL",
+    ),
+    "max_url_length": Setting(
+        "skip discovered URLs longer than this (characters)", _parse_whole, _int(16), metavar="N"
+    ),
+    "max_path_depth": Setting(
+        "skip discovered URLs with more path segments than this", _parse_whole, _int(1), metavar="N"
+    ),
+    "max_segment_repeats": Setting(
+        "skip discovered URLs repeating one path segment more often (/a/b/a/b/a/...)",
+        _parse_whole,
+        _int(1),
+        metavar="N",
+    ),
+    "max_links_per_page": Setting(
+        "follow at most this many links of one page", _parse_whole, _int(1), metavar="N"
     ),
     "shutdown_grace": Setting(
         "seconds in-flight requests get to finish after SIGTERM/SIGINT",

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import signal
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, final
@@ -16,10 +17,10 @@ from crawler.errors import HandlerFailed, UnexpectedFailure
 from crawler.frontier import Frontier
 from crawler.http import Fetcher, build_session, resolve_addresses
 from crawler.models import CrawlRequest, FetchResult, Outcome, PageRecord
-from crawler.parse import extract_links
-from crawler.robots import RobotsCache
+from crawler.parse import extract_links, header_says_nofollow
+from crawler.robots import RobotsCache, product_token
 from crawler.store import Storage
-from crawler.urls import ScopePolicy, Target
+from crawler.urls import ScopePolicy, Target, TrapLimits, trap_reason
 
 log = logging.getLogger("crawler")
 
@@ -32,11 +33,28 @@ SEEN_CACHE_SIZE = 50_000
 MAX_CRAWL_DELAY_S = 60.0  # a robots.txt Crawl-delay above this is taken as this
 
 
-async def follow_html_links(result: FetchResult) -> Sequence[Target]:
-    """The default step: the links of HTML pages, nothing for anything else."""
-    if not result.is_html:
-        return ()
-    return extract_links(result.body, result.final_url)
+@final
+class LinkFollower:
+    """The default page step: the links of HTML pages, nothing for anything else.
+
+    With `obey_nofollow`, nothing from a page whose X-Robots-Tag or robots meta tag says
+    nofollow, and no link marked rel="nofollow".
+    """
+
+    def __init__(self, *, obey_nofollow: bool = True, agent: str = "crawler") -> None:
+        self._obey_nofollow = obey_nofollow
+        self._agent = agent
+
+    async def __call__(self, result: FetchResult) -> Sequence[Target]:
+        if not result.is_html:
+            return ()
+        if self._obey_nofollow and header_says_nofollow(result.robots_tag, self._agent):
+            return ()
+        return extract_links(result.body, result.final_url, obey_nofollow=self._obey_nofollow)
+
+
+follow_html_links = LinkFollower()
+"""Follows HTML links, obeying nofollow: the step most custom steps build on."""
 
 
 @dataclass
@@ -154,12 +172,17 @@ class Engine:
         config: Config,
         storage: Storage,
         *,
-        processor: PageProcessor = follow_html_links,
+        processor: PageProcessor | None = None,
         progress: CrawlProgress | None = None,
     ) -> None:
         self._config = config
         self._storage = storage
-        self._processor = processor
+        self._processor = processor or LinkFollower(
+            obey_nofollow=not config.follow_nofollow, agent=product_token(config.user_agent)
+        )
+        self._traps = TrapLimits(
+            config.max_url_length, config.max_path_depth, config.max_segment_repeats
+        )
         self.progress = progress or CrawlProgress()
         self._seen = SeenCache(SEEN_CACHE_SIZE)
         self._frontier: Frontier | None = None
@@ -297,20 +320,31 @@ class Engine:
         except Exception as exc:  # the worker boundary: a page must never kill the crawl
             log.warning("processing %s failed: %s", request.url, exc, exc_info=exc)
             links, error = (), HandlerFailed.kind
-        return Outcome(request, _record(result, error), self._discovered(request, links, scope))
+        discovered, limits_hit = self._discovered(request, links, scope)
+        return Outcome(request, _record(result, error), discovered, limits_hit)
 
     def _discovered(
         self, request: CrawlRequest, links: Sequence[Target], scope: ScopePolicy
-    ) -> tuple[CrawlRequest, ...]:
+    ) -> tuple[tuple[CrawlRequest, ...], dict[str, int]]:
+        """The page's links worth queueing, and how many each trap limit dropped."""
         depth = request.depth + 1
         max_depth = self._config.max_depth
-        if max_depth is not None and depth > max_depth:
-            return ()
-        return tuple(
-            CrawlRequest(link.url, link.host, depth, request.url)
-            for link in links
-            if scope.is_in_scope(link) and self._seen.add(link.url)
-        )
+        if not links or (max_depth is not None and depth > max_depth):
+            return (), {}
+        limits_hit: Counter[str] = Counter()
+        if len(links) > self._config.max_links_per_page:
+            limits_hit["links_per_page"] = len(links) - self._config.max_links_per_page
+            links = links[: self._config.max_links_per_page]
+        discovered = []
+        for link in links:
+            if not scope.is_in_scope(link) or not self._seen.add(link.url):
+                continue
+            trap = trap_reason(link.url, self._traps)
+            if trap is not None:
+                limits_hit[trap] += 1
+                continue
+            discovered.append(CrawlRequest(link.url, link.host, depth, request.url))
+        return tuple(discovered), dict(limits_hit)
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()

@@ -163,6 +163,7 @@ class Fetcher:
         body = b""
         error: str | None = None
         charset: str | None = None
+        robots_tag: str | None = None
         try:
             async with self._session.get(
                 # aiohttp gives up on the Nth redirect response; we follow MAX_REDIRECTS hops.
@@ -173,6 +174,8 @@ class Fetcher:
                 final_url = str(response.url)
                 content_type = response.content_type if "Content-Type" in response.headers else None
                 charset = response.charset
+                if "X-Robots-Tag" in response.headers:
+                    robots_tag = ", ".join(response.headers.getall("X-Robots-Tag"))
                 body = await self._read_body(response)
         except FetchError as exc:
             error = exc.kind
@@ -190,6 +193,7 @@ class Fetcher:
             fetched_at=fetched_at,
             elapsed_ms=round((time.perf_counter() - started) * 1000),
             charset=charset,
+            robots_tag=robots_tag,
         )
 
     async def fetch_robots(self, url: str) -> RobotsResponse:

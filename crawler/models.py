@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 RECORD_FIELDS: tuple[str, ...] = (
@@ -52,6 +53,7 @@ class FetchResult:
     fetched_at: str
     elapsed_ms: int
     charset: str | None = None
+    robots_tag: str | None = None  # the X-Robots-Tag header
 
     @classmethod
     def failed(cls, request: CrawlRequest, kind: str) -> FetchResult:
@@ -100,6 +102,8 @@ class Outcome:
     request: CrawlRequest
     record: PageRecord
     discovered: tuple[CrawlRequest, ...] = ()
+    limits_hit: Mapping[str, int] = field(default_factory=dict)
+    """Links of the page dropped by each crawl-trap limit, by limit name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +117,4 @@ class CrawlStats:
     by_host: dict[str, int]
     first_fetched_at: str | None
     last_fetched_at: str | None
+    limits_hit: dict[str, int] = field(default_factory=dict)

@@ -30,6 +30,7 @@ def stats_as_dict(stats: CrawlStats) -> dict[str, object]:
         "by_status": stats.by_status,
         "by_error": stats.by_error,
         "by_host": stats.by_host,
+        "limits_hit": stats.limits_hit,
     }
 
 
@@ -49,6 +50,7 @@ def format_stats(stats: CrawlStats) -> str:
         ("by status", stats.by_status),
         ("by error", stats.by_error),
         ("by host", dict(list(stats.by_host.items())[:TOP_HOSTS])),
+        ("links dropped by limit", stats.limits_hit),
     ):
         lines.append(f"{title}:")
         lines.extend(f"  {key:<40} {count}" for key, count in counts.items())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
 from typing import NamedTuple, final
 
@@ -164,6 +165,29 @@ def remove_dot_segments(path: str) -> str:
     if segments[-1] in (".", ".."):
         kept.append("")
     return "/" + "/".join(kept)
+
+
+@dataclass(frozen=True, slots=True)
+class TrapLimits:
+    """Bounds that keep calendar pages, session ids and `../a/a/a` loops from growing forever."""
+
+    max_url_length: int
+    max_path_depth: int
+    max_segment_repeats: int
+
+
+def trap_reason(url: str, limits: TrapLimits) -> str | None:
+    """Which limit a canonical URL breaks (the name counted in stats), or None."""
+    if len(url) > limits.max_url_length:
+        return "url_too_long"
+    path = url.split("/", 3)[3].partition("?")[0]
+    segments = [segment for segment in path.split("/") if segment]
+    if len(segments) > limits.max_path_depth:
+        return "path_too_deep"
+    has_repeats = len(segments) > limits.max_segment_repeats and len(set(segments)) < len(segments)
+    if has_repeats and max(map(segments.count, segments)) > limits.max_segment_repeats:
+        return "repeated_segment"
+    return None
 
 
 @cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
 from typing import final
@@ -40,7 +41,15 @@ CREATE TABLE IF NOT EXISTS urls (
     elapsed_ms   INTEGER
 );
 CREATE INDEX IF NOT EXISTS urls_queued ON urls (host, depth, id) WHERE state = 0;
+CREATE TABLE IF NOT EXISTS counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 """
+_COUNT = (
+    "INSERT INTO counters (name, value) VALUES (?, ?)"
+    " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
+)
 
 _RECORD_COLUMNS = (
     "url, final_url, status, depth, parent, content_type, size, sha256, error, retries,"
@@ -182,8 +191,13 @@ class SqliteStorage:
 
     async def mark_done(self, outcomes: Sequence[Outcome]) -> int:
         discovered = [request for outcome in outcomes for request in outcome.discovered]
+        limits: Counter[str] = Counter()
+        for outcome in outcomes:
+            limits.update(outcome.limits_hit)
         async with self._transaction():
             await self._db.executemany(_FINISH, [_finish_row(outcome) for outcome in outcomes])
+            if limits:
+                await self._db.executemany(_COUNT, list(limits.items()))
             return await self._insert(discovered)
 
     async def release(self, requests: Sequence[CrawlRequest]) -> None:
@@ -217,7 +231,15 @@ class SqliteStorage:
             by_host=await self._group("host"),
             first_fetched_at=await self._scalar("SELECT min(fetched_at) FROM urls WHERE state = 2"),
             last_fetched_at=await self._scalar("SELECT max(fetched_at) FROM urls WHERE state = 2"),
+            limits_hit=await self._counters(),
         )
+
+    async def _counters(self) -> dict[str, int]:
+        try:
+            rows = await self._db.execute_fetchall("SELECT name, value FROM counters ORDER BY name")
+        except sqlite3.OperationalError:  # a database from before the table existed
+            return {}
+        return {str(name): int(value) for name, value in rows}
 
     async def _group(self, expression: str) -> dict[str, int]:
         rows = await self._db.execute_fetchall(

@@ -1,0 +1,118 @@
+"""Crawler traps and nofollow: limits on discovered URLs, counted in stats; rel/meta/header."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from crawler.parse import extract_links, header_says_nofollow
+from crawler.store.sqlite import SqliteStorage
+from crawler.urls import TrapLimits, trap_reason
+from tests.conftest import SiteFactory
+from tests.test_engine import crawl
+
+LIMITS = TrapLimits(max_url_length=60, max_path_depth=4, max_segment_repeats=2)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://h.test/a/b/c", None),
+        ("http://h.test/" + "x" * 60, "url_too_long"),
+        ("http://h.test/a/b/c/d/e", "path_too_deep"),
+        ("http://h.test/a/b/a/a", "repeated_segment"),
+        ("http://h.test/a/b/a?x=/a/a/a", None),
+    ],
+)
+def test_trap_reasons(url: str, reason: str | None) -> None:
+    assert trap_reason(url, LIMITS) == reason
+
+
+async def test_a_calendar_trap_ends_at_the_limits_and_is_counted(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    async def calendar(request: web.Request) -> web.Response:
+        # Every page links one level deeper, forever: /cal/next/next/next/...
+        return web.Response(text='<a href="next/">later</a>', content_type="text/html")
+
+    site = await serve_site(0, routes={r"/cal/{rest:.*}": calendar})
+
+    _, records = await crawl(tmp_path, [site.url("/cal/")], max_segment_repeats=5)
+    storage = await SqliteStorage.open(tmp_path / "crawl.db", read_only=True)
+    stats = await storage.stats()
+    await storage.close()
+
+    assert len(records) == 6  # /cal/ and next/ repeated 1 to 5 times
+    assert stats.limits_hit == {"repeated_segment": 1}
+
+
+async def test_links_beyond_the_per_page_limit_are_dropped_and_counted(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    async def many(_: web.Request) -> web.Response:
+        links = "".join(f'<a href="/p/{n}">{n}</a>' for n in range(50))
+        return web.Response(text=links, content_type="text/html")
+
+    site = await serve_site(50, routes={"/many": many})
+
+    _, records = await crawl(tmp_path, [site.url("/many")], max_links_per_page=10, max_depth=1)
+    storage = await SqliteStorage.open(tmp_path / "crawl.db", read_only=True)
+    stats = await storage.stats()
+    await storage.close()
+
+    assert len(records) == 11
+    assert stats.limits_hit == {"links_per_page": 40}
+
+
+def test_rel_nofollow_links_are_left_out() -> None:
+    html = (
+        b'<a href="/a">a</a><a rel="external NoFollow" href="/b">b</a><a rel="next" href="/c">c</a>'
+    )
+
+    obeyed = [t.url for t in extract_links(html, "http://h.test/")]
+    ignored = [t.url for t in extract_links(html, "http://h.test/", obey_nofollow=False)]
+
+    assert obeyed == ["http://h.test/a", "http://h.test/c"]
+    assert ignored == ["http://h.test/a", "http://h.test/b", "http://h.test/c"]
+
+
+@pytest.mark.parametrize("content", ["nofollow", "noindex, NOFOLLOW", "none"])
+def test_robots_meta_nofollow_gives_no_links(content: str) -> None:
+    html = f'<meta name="Robots" content="{content}"><a href="/a">a</a>'.encode()
+
+    assert extract_links(html, "http://h.test/") == []
+
+
+@pytest.mark.parametrize(
+    ("header", "nofollow"),
+    [
+        ("nofollow", True),
+        ("noindex, nofollow", True),
+        ("none", True),
+        ("noarchive", False),
+        ("otherbot: nofollow", False),
+        ("crawler: nofollow", True),
+        ("otherbot: noindex, crawler: none", True),
+        (None, False),
+    ],
+)
+def test_x_robots_tag(header: str | None, nofollow: bool) -> None:
+    assert header_says_nofollow(header, "crawler") is nofollow
+
+
+async def test_x_robots_tag_nofollow_stops_link_following(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    async def tagged(_: web.Request) -> web.Response:
+        headers = {"X-Robots-Tag": "nofollow"}
+        return web.Response(text='<a href="/p/0">x</a>', content_type="text/html", headers=headers)
+
+    site = await serve_site(3, routes={"/tagged": tagged})
+
+    _, obeyed = await crawl(tmp_path / "a", [site.url("/tagged")])
+    _, ignored = await crawl(tmp_path / "b", [site.url("/tagged")], follow_nofollow=True)
+
+    assert [r.url for r in obeyed] == [site.url("/tagged")]
+    assert len(ignored) == 5  # /tagged, /p/0 to /p/2, and / that every page links to
