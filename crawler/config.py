@@ -62,6 +62,7 @@ class Config:
     max_path_depth: int = 32
     max_segment_repeats: int = 3
     max_links_per_page: int = 1000
+    max_pages_per_host: int | None = None
 
     def __post_init__(self) -> None:
         for setting in fields(self):
@@ -301,6 +302,12 @@ SETTINGS: dict[str, Setting] = {
     ),
     "max_links_per_page": Setting(
         "follow at most this many links of one page", _parse_whole, _int(1), metavar="N"
+    ),
+    "max_pages_per_host": Setting(
+        "record at most this many pages of one host (host and port)",
+        _parse_optional_whole,
+        _optional_int(1),
+        metavar="N",
     ),
     "shutdown_grace": Setting(
         "seconds in-flight requests get to finish after SIGTERM/SIGINT",

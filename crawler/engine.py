@@ -14,7 +14,7 @@ from typing import Literal, final
 
 from crawler.config import Config
 from crawler.errors import HandlerFailed, UnexpectedFailure
-from crawler.frontier import Frontier
+from crawler.frontier import Frontier, FrontierLimits
 from crawler.http import Fetcher, build_session, resolve_addresses
 from crawler.models import CrawlRequest, FetchResult, Outcome, PageRecord
 from crawler.parse import extract_links, header_says_nofollow
@@ -230,13 +230,22 @@ class Engine:
         done, queued = await self._storage.count()
         self.progress.done_before = done
         budget = None if self._config.max_pages is None else max(self._config.max_pages - done, 0)
-        frontier = Frontier(
-            self._storage,
+        limits = FrontierLimits(
+            concurrency=self._config.concurrency,
             per_host=self._config.per_host,
             delay=self._config.delay,
-            concurrency=self._config.concurrency,
             page_budget=budget,
+            host_budget=self._config.max_pages_per_host,
+        )
+        frontier = Frontier(
+            self._storage,
+            limits,
             queued=queued,
+            done_by_host=(
+                await self._storage.done_by_host()
+                if self._config.max_pages_per_host is not None
+                else None
+            ),
         )
         self._frontier = frontier
         if self._stopping:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 from collections import deque
+from dataclasses import dataclass
 from typing import final
 
 from crawler.models import CrawlRequest
@@ -12,6 +13,17 @@ from crawler.store import Storage
 
 MIN_WINDOW = 256
 MIN_HOST_WINDOW = 8
+
+
+@dataclass(frozen=True, slots=True)
+class FrontierLimits:
+    """How much the frontier may hand out: in flight, per host, in all."""
+
+    concurrency: int
+    per_host: int
+    delay: float = 0.0
+    page_budget: int | None = None  # requests left to claim in this run; None: no limit
+    host_budget: int | None = None  # records per host in the whole crawl; None: no limit
 
 
 @final
@@ -26,20 +38,20 @@ class Frontier:
     def __init__(
         self,
         storage: Storage,
+        limits: FrontierLimits,
         *,
-        per_host: int,
-        delay: float,
-        concurrency: int,
-        page_budget: int | None = None,
         queued: int = 0,
+        done_by_host: dict[str, int] | None = None,
     ) -> None:
         self._storage = storage
-        self._per_host = per_host
-        self._delay = delay
-        self._window = max(concurrency * 4, MIN_WINDOW)
-        self._host_window = max(per_host * 4, MIN_HOST_WINDOW)
-        self._max_unsettled = self._window + concurrency * 2
-        self._budget = page_budget
+        self._per_host = limits.per_host
+        self._delay = limits.delay
+        self._window = max(limits.concurrency * 4, MIN_WINDOW)
+        self._host_window = max(limits.per_host * 4, MIN_HOST_WINDOW)
+        self._max_unsettled = self._window + limits.concurrency * 2
+        self._budget = limits.page_budget
+        self._host_budget = limits.host_budget
+        self._taken_by_host: dict[str, int] = dict(done_by_host or {})
         self._stored_queued = queued
         self._queues: dict[str, deque[CrawlRequest]] = {}
         self._held = 0
@@ -217,12 +229,17 @@ class Frontier:
         self._held += len(claimed)
         for request in claimed:
             self._queues.setdefault(request.host, deque()).append(request)
+            if self._host_budget is not None:
+                self._taken_by_host[request.host] = self._taken_by_host.get(request.host, 0) + 1
         for host in {request.host for request in claimed}:
             self._consider(host)
         self._wake(len(self._waiters))
 
     def _room_for(self, host: str) -> int:
-        return self._host_window - len(self._queues.get(host, ()))
+        room = self._host_window - len(self._queues.get(host, ()))
+        if self._host_budget is not None:
+            room = min(room, self._host_budget - self._taken_by_host.get(host, 0))
+        return room
 
     async def _wait(self) -> None:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -116,3 +116,20 @@ async def test_x_robots_tag_nofollow_stops_link_following(
 
     assert [r.url for r in obeyed] == [site.url("/tagged")]
     assert len(ignored) == 5  # /tagged, /p/0 to /p/2, and / that every page links to
+
+
+async def test_the_per_host_budget_caps_each_host_across_runs(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    big = await serve_site(60, host="127.0.0.2")
+    small = await serve_site(3, host="127.0.0.3")
+    seeds = [big.url("/"), small.url("/")]
+
+    _, first = await crawl(tmp_path, seeds, max_pages_per_host=10)
+    _, second = await crawl(tmp_path, seeds, max_pages_per_host=25)
+
+    hosts = [record.url.split("/")[2] for record in first]
+    assert hosts.count(f"127.0.0.2:{big.port}") == 10
+    assert hosts.count(f"127.0.0.3:{small.port}") == 4
+    assert len(second) == 25 + 4
+    assert max(big.hits.values()) == 1

@@ -32,6 +32,9 @@ class Storage(Protocol):
     async def count(self) -> tuple[int, int]:
         """(records done, requests queued or claimed)."""
 
+    async def done_by_host(self) -> dict[str, int]:
+        """Records done, by host (for the per-host page budget)."""
+
     def iter_records(self) -> AsyncGenerator[PageRecord, None]:
         """Every record, in the order they were first queued."""
 

@@ -214,6 +214,12 @@ class SqliteStorage:
         counts = {bool(done): total for done, total in rows}
         return counts.get(True, 0), counts.get(False, 0)
 
+    async def done_by_host(self) -> dict[str, int]:
+        rows = await self._db.execute_fetchall(
+            "SELECT host, count(*) FROM urls WHERE state = 2 GROUP BY host"
+        )
+        return {str(host): int(total) for host, total in rows}
+
     async def iter_records(self) -> AsyncGenerator[PageRecord, None]:
         async with self._db.execute(
             f"SELECT {_RECORD_COLUMNS} FROM urls WHERE state = 2 ORDER BY id"
