@@ -20,11 +20,11 @@ from crawler.engine import CrawlSummary, Engine
 from crawler.errors import ConfigError, UsageError
 from crawler.export import EXPORT_FORMATS, ExportFormat, write_records
 from crawler.logs import configure_logging
+from crawler.models import Target
 from crawler.progress import describe, log_fields, show_progress
 from crawler.report import format_stats, stats_as_dict
 from crawler.seeds import read_seeds
 from crawler.store.sqlite import SqliteStorage
-from crawler.urls import Target
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM

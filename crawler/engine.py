@@ -9,18 +9,25 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, final
 
 from crawler.config import Config
-from crawler.errors import HandlerFailed, UnexpectedFailure
+from crawler.errors import HandlerFailed, OutOfScope, UnexpectedFailure
 from crawler.frontier import Frontier, FrontierLimits
-from crawler.http import Fetcher, build_session, resolve_addresses
-from crawler.models import CrawlRequest, FetchResult, Outcome, PageRecord
+from crawler.http import (
+    ALREADY_RECORDED,
+    FOLLOW,
+    Fetcher,
+    HopCheck,
+    build_session,
+    resolve_addresses,
+)
+from crawler.models import CrawlRequest, FetchResult, Outcome, PageRecord, Target
 from crawler.parse import extract_links, header_says_nofollow
 from crawler.robots import RobotsCache, product_token
 from crawler.store import Storage
-from crawler.urls import ScopePolicy, Target, TrapLimits, trap_reason
+from crawler.urls import ScopePolicy, TrapLimits, trap_reason
 
 log = logging.getLogger("crawler")
 
@@ -145,22 +152,54 @@ class RecordWriter:
 
 @final
 class PoliteFetch:
-    """Asks robots.txt before fetching; a disallowed URL is recorded, never requested."""
+    """Asks robots.txt before fetching, and checks every redirect hop against the scope,
+    robots.txt and the records: a disallowed URL is recorded, never requested."""
 
-    def __init__(self, fetcher: Fetcher, robots: RobotsCache | None, frontier: Frontier) -> None:
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        robots: RobotsCache | None,
+        frontier: Frontier,
+        *,
+        scope: ScopePolicy,
+        storage: Storage,
+    ) -> None:
         self._fetcher = fetcher
         self._robots = robots
         self._frontier = frontier
+        self._scope = scope
+        self._storage = storage
 
     async def fetch(self, request: CrawlRequest) -> FetchResult:
         if self._robots is not None:
-            origin = request.url[: request.url.index("/", request.url.index("//") + 2)]
-            verdict = await self._robots.check(request.url, origin)
+            verdict = await self._robots.check(request.url, _origin(request.url))
             if verdict.crawl_delay:
                 self._frontier.slow_down(request.host, min(verdict.crawl_delay, MAX_CRAWL_DELAY_S))
             if not verdict.allowed:
                 return FetchResult.failed(request, verdict.error)
-        return await self._fetcher.fetch(request)
+        return await self._fetcher.fetch(request, check_hop=self._hop_check(request))
+
+    def _hop_check(self, request: CrawlRequest) -> HopCheck:
+        async def check(target: Target) -> str:
+            if not self._scope.is_in_scope(target):
+                if request.depth == 0:
+                    # A seed that redirects (example.com to www.example.com) names the site.
+                    self._scope.admit_host(target.hostname)
+                if not self._scope.is_in_scope(target):
+                    return OutOfScope.kind
+            if self._robots is not None:
+                verdict = await self._robots.check(target.url, _origin(target.url))
+                if not verdict.allowed:
+                    return verdict.error
+            if await self._storage.is_recorded(target.url):
+                return ALREADY_RECORDED
+            return FOLLOW
+
+        return check
+
+
+def _origin(url: str) -> str:
+    return url[: url.index("/", url.index("//") + 2)]
 
 
 @final
@@ -279,7 +318,7 @@ class Engine:
             robots = None
             if not self._config.ignore_robots:
                 robots = RobotsCache(fetcher.fetch_robots, user_agent=self._config.user_agent)
-            gate = PoliteFetch(fetcher, robots, frontier)
+            gate = PoliteFetch(fetcher, robots, frontier, scope=scope, storage=self._storage)
             workers = [
                 asyncio.create_task(self._work(frontier, gate, writer, scope, in_flight))
                 for _ in range(self._config.concurrency)
@@ -330,7 +369,15 @@ class Engine:
             log.warning("processing %s failed: %s", request.url, exc, exc_info=exc)
             links, error = (), HandlerFailed.kind
         discovered, limits_hit = self._discovered(request, links, scope)
-        return Outcome(request, _record(result, error), discovered, limits_hit)
+        record = _record(result, error)
+        redirected = tuple(
+            (
+                CrawlRequest(hop.url, hop.host, request.depth, request.url),
+                replace(record, url=hop.url, parent=request.url, redirects=record.redirects - n),
+            )
+            for n, hop in enumerate(result.hops, start=1)
+        )
+        return Outcome(request, record, discovered, limits_hit, redirected)
 
     def _discovered(
         self, request: CrawlRequest, links: Sequence[Target], scope: ScopePolicy
@@ -391,4 +438,5 @@ def _record(result: FetchResult, error: str | None) -> PageRecord:
         retries=request.retries,
         fetched_at=result.fetched_at,
         elapsed_ms=result.elapsed_ms,
+        redirects=result.redirects,
     )

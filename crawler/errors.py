@@ -13,6 +13,8 @@ CrawlerError
     ├── TLSFailed              tls
     ├── TooLarge               too_large
     ├── TooManyRedirects       too_many_redirects
+    ├── RedirectLoop           redirect_loop (a redirect back to a URL of the same chain)
+    ├── OutOfScope             out_of_scope  (a redirect leaving the crawl's scope)
     ├── ProtocolFailed         protocol   (malformed response)
     ├── InvalidURL             invalid_url
     ├── HTTPStatusError        http       (status >= 400)
@@ -80,6 +82,14 @@ class TooManyRedirects(FetchError):
     kind = "too_many_redirects"
 
 
+class RedirectLoop(FetchError):
+    kind = "redirect_loop"
+
+
+class OutOfScope(FetchError):
+    kind = "out_of_scope"
+
+
 class ProtocolFailed(FetchError):
     kind = "protocol"
 
@@ -100,6 +110,8 @@ FETCH_ERRORS: tuple[type[FetchError], ...] = (
     TLSFailed,
     TooLarge,
     TooManyRedirects,
+    RedirectLoop,
+    OutOfScope,
     ProtocolFailed,
     InvalidURL,
     HTTPStatusError,

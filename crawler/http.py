@@ -6,7 +6,8 @@ import asyncio
 import ipaddress
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import final
 
 import aiohttp
@@ -21,11 +22,13 @@ from crawler.errors import (
     FetchTimeout,
     InvalidURL,
     ProtocolFailed,
+    RedirectLoop,
     TLSFailed,
     TooLarge,
     TooManyRedirects,
 )
-from crawler.models import CrawlRequest, FetchResult, RobotsResponse, utc_timestamp
+from crawler.models import CrawlRequest, FetchResult, RobotsResponse, Target, utc_timestamp
+from crawler.urls import resolve_link
 
 MAX_REDIRECTS = 10
 ROBOTS_MAX_REDIRECTS = 5
@@ -146,6 +149,30 @@ def _is_blocked(error: aiohttp.ClientConnectorError) -> bool:
     return isinstance(error.os_error, AddressBlocked) or "is not a public address" in str(error)
 
 
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+FOLLOW = "follow"
+ALREADY_RECORDED = "already_recorded"
+HopCheck = Callable[[Target], Awaitable[str]]
+"""Decides on a redirect target: FOLLOW, ALREADY_RECORDED (stop there, no error), or an
+error kind that ends the fetch."""
+
+
+@dataclass
+class _Response:
+    """What is known of the response so far, updated hop by hop."""
+
+    start: str
+    url: str = ""
+    status: int | None = None
+    location: str | None = None
+    content_type: str | None = None
+    charset: str | None = None
+    robots_tag: str | None = None
+    body: bytes = b""
+    error: str | None = None
+    redirects: int = 0
+
+
 @final
 class Fetcher:
     """Fetches one request through the shared session; never raises for a failed fetch."""
@@ -154,47 +181,78 @@ class Fetcher:
         self._session = session
         self._max_size = max_size
 
-    async def fetch(self, request: CrawlRequest) -> FetchResult:
+    async def fetch(
+        self, request: CrawlRequest, *, check_hop: HopCheck | None = None
+    ) -> FetchResult:
+        """Fetch, following up to MAX_REDIRECTS redirects, each first put to `check_hop`."""
         fetched_at = utc_timestamp()
         started = time.perf_counter()
-        status: int | None = None
-        content_type: str | None = None
-        final_url = request.url
-        body = b""
-        error: str | None = None
-        charset: str | None = None
-        robots_tag: str | None = None
+        response = _Response(request.url, request.url)
+        hops: list[Target] = []
         try:
-            async with self._session.get(
-                # aiohttp gives up on the Nth redirect response; we follow MAX_REDIRECTS hops.
-                URL(request.url, encoded=True),
-                max_redirects=MAX_REDIRECTS + 1,
-            ) as response:
-                status = response.status
-                final_url = str(response.url)
-                content_type = response.content_type if "Content-Type" in response.headers else None
-                charset = response.charset
-                if "X-Robots-Tag" in response.headers:
-                    robots_tag = ", ".join(response.headers.getall("X-Robots-Tag"))
-                body = await self._read_body(response)
+            while await self._get(response) and await self._follow(response, hops, check_hop):
+                pass
         except FetchError as exc:
-            error = exc.kind
+            response.error = exc.kind
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
-            error = map_client_error(exc).kind
-        if error is None and status is not None and status >= 400:
-            error = "http"
+            response.error = map_client_error(exc).kind
+        if response.error is None and response.status is not None and response.status >= 400:
+            response.error = "http"
         return FetchResult(
             request=request,
-            final_url=final_url,
-            status=status,
-            content_type=content_type,
-            body=body,
-            error=error,
+            final_url=response.url,
+            status=response.status,
+            content_type=response.content_type,
+            body=response.body,
+            error=response.error,
             fetched_at=fetched_at,
             elapsed_ms=round((time.perf_counter() - started) * 1000),
-            charset=charset,
-            robots_tag=robots_tag,
+            charset=response.charset,
+            robots_tag=response.robots_tag,
+            hops=tuple(hops),
+            redirects=response.redirects,
         )
+
+    async def _get(self, response: _Response) -> bool:
+        """GET `response.url`; True if the answer is a redirect (its target in `location`)."""
+        async with self._session.get(
+            URL(response.url, encoded=True), allow_redirects=False
+        ) as answer:
+            response.status = answer.status
+            headers = answer.headers
+            if answer.status in REDIRECT_STATUSES and "Location" in headers:
+                response.location = headers["Location"]
+                return True
+            response.content_type = answer.content_type if "Content-Type" in headers else None
+            response.charset = answer.charset
+            if "X-Robots-Tag" in headers:
+                response.robots_tag = ", ".join(headers.getall("X-Robots-Tag"))
+            response.body = await self._read_body(answer)
+            return False
+
+    async def _follow(
+        self, response: _Response, hops: list[Target], check_hop: HopCheck | None
+    ) -> bool:
+        """Move `response` on to its redirect target; False (with `error` set) to stop."""
+        response.redirects += 1
+        target = resolve_link(URL(response.url, encoded=True), response.location or "")
+        if target is None:
+            response.error = InvalidURL.kind
+            return False
+        visited = {response.start, *(hop.url for hop in hops)}
+        response.url = target.url
+        if target.url in visited:
+            response.error = RedirectLoop.kind
+            return False
+        if len(hops) >= MAX_REDIRECTS:
+            response.error = TooManyRedirects.kind
+            return False
+        verdict = await check_hop(target) if check_hop is not None else FOLLOW
+        if verdict == FOLLOW:
+            hops.append(target)
+            return True
+        response.error = None if verdict == ALREADY_RECORDED else verdict
+        return False
 
     async def fetch_robots(self, url: str) -> RobotsResponse:
         """GET a robots.txt: up to 5 redirects, at most 500 KiB kept."""

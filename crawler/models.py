@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 RECORD_FIELDS: tuple[str, ...] = (
     "url",
@@ -19,8 +20,17 @@ RECORD_FIELDS: tuple[str, ...] = (
     "retries",
     "fetched_at",
     "elapsed_ms",
+    "redirects",
 )
 """The export record's fields, in export order (a public contract: see the README)."""
+
+
+class Target(NamedTuple):
+    """A canonical URL with the two host forms the crawler needs."""
+
+    url: str
+    host: str  # politeness key: host, plus the port when it is not the scheme's default
+    hostname: str  # scope key: the host alone, lower-case, IDNA-encoded
 
 
 def utc_timestamp() -> str:
@@ -54,6 +64,10 @@ class FetchResult:
     elapsed_ms: int
     charset: str | None = None
     robots_tag: str | None = None  # the X-Robots-Tag header
+    hops: tuple[Target, ...] = ()
+    """The URLs the request was redirected through and fetched, in order, after `request.url`."""
+    redirects: int = 0
+    """Redirect responses received (a chain may stop at one: out of scope, already recorded)."""
 
     @classmethod
     def failed(cls, request: CrawlRequest, kind: str) -> FetchResult:
@@ -90,6 +104,7 @@ class PageRecord:
     retries: int
     fetched_at: str | None
     elapsed_ms: int | None
+    redirects: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in RECORD_FIELDS}
@@ -104,6 +119,8 @@ class Outcome:
     discovered: tuple[CrawlRequest, ...] = ()
     limits_hit: Mapping[str, int] = field(default_factory=dict)
     """Links of the page dropped by each crawl-trap limit, by limit name."""
+    redirected: tuple[tuple[CrawlRequest, PageRecord], ...] = ()
+    """Records for the URLs a redirect chain passed through, stored unless already decided."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from selectolax.lexbor import LexborHTMLParser
 from yarl import URL
 
-from crawler.urls import LinkResolver, Target, resolve_link
+from crawler.models import Target
+from crawler.urls import LinkResolver, resolve_link
 
 LINK_TAGS = ("a", "area")
 NOFOLLOW_DIRECTIVES = frozenset({"nofollow", "none"})

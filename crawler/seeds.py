@@ -8,7 +8,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from crawler.errors import SeedError
-from crawler.urls import Target, parse_absolute
+from crawler.models import Target
+from crawler.urls import parse_absolute
 
 log = logging.getLogger("crawler")
 MAX_REPORTED_BAD_LINES = 20

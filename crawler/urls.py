@@ -7,25 +7,18 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import NamedTuple, final
+from typing import final
 
 from publicsuffixlist import PublicSuffixList
 from yarl import URL
 
 from crawler.config import Scope
+from crawler.models import Target
 
 FOLLOWED_SCHEMES = frozenset({"http", "https"})
 # Browsers strip these from both ends of an href and drop them inside it.
 _HREF_STRIP = " \t\n\r\f\x00"
 _HREF_INNER_WHITESPACE = re.compile(r"[\t\n\r]")
-
-
-class Target(NamedTuple):
-    """A canonical URL with the two host forms the crawler needs."""
-
-    url: str
-    host: str  # politeness key: host, plus the port when it is not the scheme's default
-    hostname: str  # scope key: the host alone, lower-case, IDNA-encoded
 
 
 def canonicalize(url: URL) -> Target | None:
@@ -224,6 +217,12 @@ class ScopePolicy:
         self._allow = [re.compile(pattern) for pattern in allow]
         self._host_decisions: dict[str, bool] = {}
         self._deny = [re.compile(pattern) for pattern in deny]
+
+    def admit_host(self, hostname: str) -> None:
+        """Take one more host (and, for domain scope, its domain) into the scope."""
+        self._hostnames = self._hostnames | {hostname}
+        self._domains = self._domains | {registrable_domain(hostname)}
+        self._host_decisions.pop(hostname, None)
 
     def is_in_scope(self, target: Target) -> bool:
         host_decision = self._host_decisions.get(target.hostname)

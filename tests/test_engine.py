@@ -14,9 +14,9 @@ from aiohttp import web
 from crawler.config import Config
 from crawler.engine import CrawlSummary, Engine, SeenCache, follow_html_links
 from crawler.errors import StorageError
-from crawler.models import FetchResult, Outcome, PageRecord
+from crawler.models import FetchResult, Outcome, PageRecord, Target
 from crawler.store.sqlite import SqliteStorage
-from crawler.urls import Target, parse_absolute
+from crawler.urls import parse_absolute
 from tests.conftest import InFlight, SiteFactory
 
 
@@ -337,34 +337,3 @@ async def test_the_size_cap_counts_decompressed_bytes(
 
     assert len(bomb) < 100_000
     assert [(r.status, r.error, r.size, r.sha256) for r in records] == [(200, "too_large", 0, None)]
-
-
-async def test_redirects_are_followed_and_loops_end_as_too_many_redirects(
-    tmp_path: Path, serve_site: SiteFactory
-) -> None:
-    async def moved(_: web.Request) -> web.Response:
-        raise web.HTTPMovedPermanently("/p/0")
-
-    async def loop(_: web.Request) -> web.Response:
-        raise web.HTTPFound("/loop")
-
-    async def chain(request: web.Request) -> web.Response:
-        left = int(request.match_info["left"])
-        if left == 0:
-            return web.Response(text="end of the chain")
-        raise web.HTTPFound(f"/chain/{left - 1}")
-
-    site = await serve_site(1, routes={"/old": moved, "/loop": loop, r"/chain/{left}": chain})
-    seeds = [site.url("/old"), site.url("/loop"), site.url("/chain/10"), site.url("/chain/11")]
-
-    _, records = await crawl(tmp_path, seeds, max_depth=0)
-
-    by_url = {record.url: record for record in records}
-    assert (by_url[site.url("/old")].final_url, by_url[site.url("/old")].status) == (
-        site.url("/p/0"),
-        200,
-    )
-    assert by_url[site.url("/loop")].error == "too_many_redirects"
-    assert site.hits["/loop"] == 11
-    assert by_url[site.url("/chain/10")].final_url == site.url("/chain/0")
-    assert by_url[site.url("/chain/11")].error == "too_many_redirects"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from yarl import URL
 
-from crawler.urls import ScopePolicy, Target, parse_absolute, registrable_domain, resolve_link
+from crawler.models import Target
+from crawler.urls import ScopePolicy, parse_absolute, registrable_domain, resolve_link
 
 
 @pytest.mark.parametrize(

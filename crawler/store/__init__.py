@@ -32,6 +32,9 @@ class Storage(Protocol):
     async def count(self) -> tuple[int, int]:
         """(records done, requests queued or claimed)."""
 
+    async def is_recorded(self, url: str) -> bool:
+        """Whether the crawl already holds a record for this canonical URL."""
+
     async def done_by_host(self) -> dict[str, int]:
         """Records done, by host (for the per-host page budget)."""
 

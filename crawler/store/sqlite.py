@@ -14,7 +14,7 @@ import aiosqlite
 from crawler.errors import StorageError
 from crawler.models import CrawlRequest, CrawlStats, Outcome, PageRecord
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 QUEUED, CLAIMED, DONE = 0, 1, 2
 
@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS urls (
     sha256       TEXT,
     error        TEXT,
     fetched_at   TEXT,
-    elapsed_ms   INTEGER
+    elapsed_ms   INTEGER,
+    redirects    INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS urls_queued ON urls (host, depth, id) WHERE state = 0;
 CREATE TABLE IF NOT EXISTS counters (
@@ -53,12 +54,23 @@ _COUNT = (
 
 _RECORD_COLUMNS = (
     "url, final_url, status, depth, parent, content_type, size, sha256, error, retries,"
-    " fetched_at, elapsed_ms"
+    " fetched_at, elapsed_ms, redirects"
 )
 _INSERT = "INSERT OR IGNORE INTO urls (url, host, depth, parent) VALUES (?, ?, ?, ?)"
 _FINISH = (
     "UPDATE urls SET state = 2, final_url = ?, status = ?, content_type = ?, size = ?,"
-    " sha256 = ?, error = ?, retries = ?, fetched_at = ?, elapsed_ms = ? WHERE id = ?"
+    " sha256 = ?, error = ?, retries = ?, fetched_at = ?, elapsed_ms = ?, redirects = ?"
+    " WHERE id = ?"
+)
+# A URL a redirect chain passed through: recorded unless it is already claimed or decided.
+_RECORD_REDIRECTED = (
+    "INSERT INTO urls (url, host, depth, parent, state, final_url, status, content_type, size,"
+    " sha256, error, retries, fetched_at, elapsed_ms, redirects)"
+    " VALUES (?, ?, ?, ?, 2, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (url) DO UPDATE SET state = 2, final_url = excluded.final_url,"
+    " status = excluded.status, content_type = excluded.content_type, size = excluded.size,"
+    " sha256 = excluded.sha256, error = excluded.error, fetched_at = excluded.fetched_at,"
+    " elapsed_ms = excluded.elapsed_ms, redirects = excluded.redirects WHERE urls.state = 0"
 )
 # Hosts are walked round-robin by this many at most per claim, so one call stays cheap.
 _HOSTS_PER_CLAIM = 512
@@ -103,7 +115,7 @@ class SqliteStorage:
         if tables and "urls" not in tables:
             raise StorageError(f"{self._path} is an SQLite database but not a crawl database")
         if tables:
-            await self._check_version()
+            await self._check_version(read_only=read_only)
         if read_only:
             return
         await self._db.execute("PRAGMA journal_mode = WAL")
@@ -116,16 +128,29 @@ class SqliteStorage:
         await self._db.execute("UPDATE urls SET state = 0 WHERE state = 1")
         await self._db.commit()
 
-    async def _check_version(self) -> None:
+    async def _check_version(self, *, read_only: bool) -> None:
         rows = await self._db.execute_fetchall(
             "SELECT value FROM meta WHERE key = 'schema_version'"
         )
         found = next(iter(rows), (None,))[0]
+        if found == "1" and not read_only:
+            await self._upgrade_from_1()
+            return
+        if found == "1":
+            raise StorageError(
+                f"{self._path} has database schema version 1; run a crawl on it once to upgrade it"
+            )
         if found != str(SCHEMA_VERSION):
             raise StorageError(
                 f"{self._path} has database schema version {found}, this crawler uses"
                 f" {SCHEMA_VERSION}; use another --db"
             )
+
+    async def _upgrade_from_1(self) -> None:
+        """Version 2 added the `redirects` column; older records followed none."""
+        await self._db.execute("ALTER TABLE urls ADD COLUMN redirects INTEGER NOT NULL DEFAULT 0")
+        await self._db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        await self._db.commit()
 
     async def add_requests(self, requests: Sequence[CrawlRequest]) -> int:
         async with self._transaction():
@@ -196,6 +221,9 @@ class SqliteStorage:
             limits.update(outcome.limits_hit)
         async with self._transaction():
             await self._db.executemany(_FINISH, [_finish_row(outcome) for outcome in outcomes])
+            redirected = [_redirected_row(*pair) for o in outcomes for pair in o.redirected]
+            if redirected:
+                await self._db.executemany(_RECORD_REDIRECTED, redirected)
             if limits:
                 await self._db.executemany(_COUNT, list(limits.items()))
             return await self._insert(discovered)
@@ -213,6 +241,12 @@ class SqliteStorage:
         )
         counts = {bool(done): total for done, total in rows}
         return counts.get(True, 0), counts.get(False, 0)
+
+    async def is_recorded(self, url: str) -> bool:
+        rows = await self._db.execute_fetchall(
+            "SELECT 1 FROM urls WHERE url = ? AND state = 2", (url,)
+        )
+        return bool(rows)
 
     async def done_by_host(self) -> dict[str, int]:
         rows = await self._db.execute_fetchall(
@@ -301,6 +335,25 @@ class _Transaction:
             raise StorageError(f"cannot write database {self._path}: {error}") from None
 
 
+def _redirected_row(request: CrawlRequest, record: PageRecord) -> tuple[object, ...]:
+    return (
+        request.url,
+        request.host,
+        request.depth,
+        request.parent,
+        record.final_url,
+        record.status,
+        record.content_type,
+        record.size,
+        record.sha256,
+        record.error,
+        record.retries,
+        record.fetched_at,
+        record.elapsed_ms,
+        record.redirects,
+    )
+
+
 def _finish_row(outcome: Outcome) -> tuple[object, ...]:
     record = outcome.record
     return (
@@ -313,6 +366,7 @@ def _finish_row(outcome: Outcome) -> tuple[object, ...]:
         record.retries,
         record.fetched_at,
         record.elapsed_ms,
+        record.redirects,
         outcome.request.id,
     )
 

@@ -170,3 +170,30 @@ async def test_read_only_open_does_not_create_a_file(tmp_path: Path) -> None:
         await SqliteStorage.open(tmp_path / "none.db", read_only=True)
 
     assert not (tmp_path / "none.db").exists()
+
+
+async def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(
+            """
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            INSERT INTO meta VALUES ('schema_version', '1');
+            CREATE TABLE urls (id INTEGER PRIMARY KEY, url TEXT NOT NULL UNIQUE,
+                host TEXT NOT NULL, depth INTEGER NOT NULL, parent TEXT,
+                state INTEGER NOT NULL DEFAULT 0, retries INTEGER NOT NULL DEFAULT 0,
+                final_url TEXT, status INTEGER, content_type TEXT, size INTEGER, sha256 TEXT,
+                error TEXT, fetched_at TEXT, elapsed_ms INTEGER);
+            INSERT INTO urls (url, host, depth, state, status, size)
+                VALUES ('http://a.test/', 'a.test', 0, 2, 200, 5);
+            """
+        )
+
+    with pytest.raises(StorageError, match="run a crawl on it once"):
+        await SqliteStorage.open(path, read_only=True)
+    storage = await SqliteStorage.open(path)
+
+    assert [(r.url, r.status, r.redirects) async for r in storage.iter_records()] == [
+        ("http://a.test/", 200, 0)
+    ]
+    await storage.close()
