@@ -63,6 +63,7 @@ class Config:
     max_segment_repeats: int = 3
     max_links_per_page: int = 1000
     max_pages_per_host: int | None = None
+    adaptive_throttle: bool = True
 
     def __post_init__(self) -> None:
         for setting in fields(self):
@@ -308,6 +309,12 @@ SETTINGS: dict[str, Setting] = {
         _parse_optional_whole,
         _optional_int(1),
         metavar="N",
+    ),
+    "adaptive_throttle": Setting(
+        "per-host delays that follow latency and back off on 429/5xx/connection errors",
+        _parse_bool,
+        _bool,
+        metavar="BOOL",
     ),
     "shutdown_grace": Setting(
         "seconds in-flight requests get to finish after SIGTERM/SIGINT",

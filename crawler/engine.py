@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, final
 
 from crawler.config import Config
-from crawler.errors import HandlerFailed, OutOfScope, UnexpectedFailure
+from crawler.errors import HandlerFailed, HostFailed, OutOfScope, UnexpectedFailure
 from crawler.frontier import Frontier, FrontierLimits
 from crawler.http import (
     ALREADY_RECORDED,
@@ -27,6 +27,7 @@ from crawler.models import CrawlRequest, FetchResult, Outcome, PageRecord, Targe
 from crawler.parse import extract_links, header_says_nofollow
 from crawler.robots import RobotsCache, product_token
 from crawler.store import Storage
+from crawler.throttle import Throttle
 from crawler.urls import ScopePolicy, TrapLimits, trap_reason
 
 log = logging.getLogger("crawler")
@@ -163,21 +164,44 @@ class PoliteFetch:
         *,
         scope: ScopePolicy,
         storage: Storage,
+        throttle: Throttle,
     ) -> None:
         self._fetcher = fetcher
+        self._throttle = throttle
+        self._given_up: set[str] = set()
         self._robots = robots
         self._frontier = frontier
         self._scope = scope
         self._storage = storage
 
     async def fetch(self, request: CrawlRequest) -> FetchResult:
+        if self._throttle.is_given_up(request.host):
+            return FetchResult.failed(request, HostFailed.kind)
+        crawl_delay = 0.0
         if self._robots is not None:
             verdict = await self._robots.check(request.url, _origin(request.url))
-            if verdict.crawl_delay:
-                self._frontier.slow_down(request.host, min(verdict.crawl_delay, MAX_CRAWL_DELAY_S))
+            crawl_delay = min(verdict.crawl_delay or 0.0, MAX_CRAWL_DELAY_S)
             if not verdict.allowed:
                 return FetchResult.failed(request, verdict.error)
-        return await self._fetcher.fetch(request, check_hop=self._hop_check(request))
+        result = await self._fetcher.fetch(request, check_hop=self._hop_check(request))
+        delay = self._throttle.observe(
+            request.host,
+            status=result.status,
+            error=result.error,
+            elapsed_s=result.elapsed_ms / 1000,
+        )
+        if self._throttle.is_given_up(request.host):
+            self._give_up(request.host, result)
+        else:
+            self._frontier.set_delay(request.host, max(delay, crawl_delay))
+        return result
+
+    def _give_up(self, host: str, result: FetchResult) -> None:
+        if host not in self._given_up:
+            self._given_up.add(host)
+            last = result.error or result.status
+            log.warning("giving up on %s after repeated failures (last: %s)", host, last)
+            self._frontier.drop_delay(host)
 
     def _hop_check(self, request: CrawlRequest) -> HopCheck:
         async def check(target: Target) -> str:
@@ -318,7 +342,14 @@ class Engine:
             robots = None
             if not self._config.ignore_robots:
                 robots = RobotsCache(fetcher.fetch_robots, user_agent=self._config.user_agent)
-            gate = PoliteFetch(fetcher, robots, frontier, scope=scope, storage=self._storage)
+            throttle = Throttle(
+                per_host=self._config.per_host,
+                base_delay=self._config.delay,
+                adaptive=self._config.adaptive_throttle,
+            )
+            gate = PoliteFetch(
+                fetcher, robots, frontier, scope=scope, storage=self._storage, throttle=throttle
+            )
             workers = [
                 asyncio.create_task(self._work(frontier, gate, writer, scope, in_flight))
                 for _ in range(self._config.concurrency)

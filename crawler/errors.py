@@ -19,6 +19,7 @@ CrawlerError
     ├── InvalidURL             invalid_url
     ├── HTTPStatusError        http       (status >= 400)
     ├── RobotsDisallowed       robots     (robots.txt forbids it; never requested)
+    ├── HostFailed             host_failed (its host failed too often; never requested)
     ├── HandlerFailed          handler    (processing the page raised)
     └── UnexpectedFailure      internal   (fetching raised an unmapped error: a bug)
 """
@@ -123,6 +124,10 @@ class RobotsDisallowed(FetchError):
     kind = "robots"
 
 
+class HostFailed(FetchError):
+    kind = "host_failed"
+
+
 class HandlerFailed(FetchError):
     """The page was fetched but the step that processes it raised."""
 
@@ -135,4 +140,4 @@ class UnexpectedFailure(FetchError):
     kind = "internal"
 
 
-FETCH_ERRORS += (RobotsDisallowed, HandlerFailed, UnexpectedFailure)
+FETCH_ERRORS += (RobotsDisallowed, HostFailed, HandlerFailed, UnexpectedFailure)

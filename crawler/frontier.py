@@ -115,11 +115,27 @@ class Frontier:
         if self._unsettled == 0 or discovered:
             self._wake(len(self._waiters) if self._unsettled == 0 else 1)
 
-    def slow_down(self, host: str, delay: float) -> None:
-        """Space request starts to `host` by at least `delay` seconds, counting from now."""
-        if delay > self._host_delays.get(host, self._delay):
+    def set_delay(self, host: str, delay: float) -> None:
+        """Space request starts to `host` by `delay` seconds (never less than the configured
+        delay); a longer delay than before counts from now."""
+        before = self._host_delays.get(host, self._delay)
+        if delay <= self._delay:
+            self._host_delays.pop(host, None)
+        else:
             self._host_delays[host] = delay
+        if delay > before:
             self._next_start[host] = max(self._next_start.get(host, 0.0), self._now() + delay)
+
+    def drop_delay(self, host: str) -> None:
+        """Let `host`'s queued requests go at once (they will not reach the server anyway)."""
+        self._host_delays[host] = 0.0
+        self._next_start.pop(host, None)
+        if any(waiting == host for _, waiting in self._timers):
+            self._timers = [entry for entry in self._timers if entry[1] != host]
+            heapq.heapify(self._timers)
+            self._scheduled.discard(host)
+        if self._consider(host):
+            self._wake(1)
 
     def stop(self) -> None:
         """Hand out nothing more; every waiting `next()` returns None."""
