@@ -58,7 +58,12 @@ class LinkFollower:
             return ()
         if self._obey_nofollow and header_says_nofollow(result.robots_tag, self._agent):
             return ()
-        return extract_links(result.body, result.final_url, obey_nofollow=self._obey_nofollow)
+        return extract_links(
+            result.body,
+            result.final_url,
+            charset=result.charset,
+            obey_nofollow=self._obey_nofollow,
+        )
 
 
 follow_html_links = LinkFollower()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
+import re
+
+import charset_normalizer
 from selectolax.lexbor import LexborHTMLParser
 from yarl import URL
 
@@ -10,16 +14,27 @@ from crawler.urls import LinkResolver, resolve_link
 
 LINK_TAGS = ("a", "area")
 NOFOLLOW_DIRECTIVES = frozenset({"nofollow", "none"})
+META_SCAN_BYTES = 1024
+DETECTION_BYTES = 64 * 1024
+UTF8_NAMES = frozenset({"utf-8", "ascii"})
+BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 
 
-def extract_links(body: bytes, page_url: str, *, obey_nofollow: bool = True) -> list[Target]:
+def extract_links(
+    body: bytes, page_url: str, *, charset: str | None = None, obey_nofollow: bool = True
+) -> list[Target]:
     """Canonical http(s) links of an HTML page, each once: `<a href>` in document order,
     then `<area href>`. Relative links resolve against `<base href>` when it is usable.
 
     With `obey_nofollow`, a page whose `<meta name="robots">` says nofollow (or none) gives no
     links, and links marked `rel="nofollow"` are left out.
     """
-    tree = LexborHTMLParser(body)
+    tree = LexborHTMLParser(html_text(body, charset))
     if obey_nofollow and _meta_says_nofollow(tree):
         return []
     resolver = LinkResolver(_base_url(tree, URL(page_url, encoded=True)))
@@ -41,6 +56,52 @@ def extract_links(body: bytes, page_url: str, *, obey_nofollow: bool = True) -> 
                 seen.add(target.url)
                 links.append(target)
     return links
+
+
+def html_text(body: bytes, header_charset: str | None = None) -> bytes | str:
+    """The page as the parser should read it: the bytes themselves when they are UTF-8 (what
+    lexbor reads bytes as), else the text decoded from the page's encoding.
+
+    The encoding is the HTTP header's charset, else a byte-order mark, else a `<meta>` charset
+    in the first 1024 bytes, else UTF-8 if the bytes are valid UTF-8, else a guess by
+    charset-normalizer. Undecodable bytes become U+FFFD; nothing here raises.
+    """
+    encoding = _declared_encoding(body, header_charset)
+    if encoding is None:
+        if body.isascii():
+            return body
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            guess = charset_normalizer.from_bytes(body[:DETECTION_BYTES]).best()
+            encoding = guess.encoding if guess is not None else "utf-8"
+        else:
+            return body
+    if encoding in UTF8_NAMES:
+        return body
+    return body.decode(encoding, errors="replace")
+
+
+def _declared_encoding(body: bytes, header_charset: str | None) -> str | None:
+    for candidate in (header_charset, _bom_encoding(body), _meta_charset(body)):
+        if candidate:
+            try:
+                return codecs.lookup(candidate).name
+            except LookupError:
+                continue
+    return None
+
+
+def _bom_encoding(body: bytes) -> str | None:
+    for bom, encoding in BOMS:
+        if body.startswith(bom):
+            return encoding
+    return None
+
+
+def _meta_charset(body: bytes) -> str | None:
+    found = _META_CHARSET.search(body, 0, META_SCAN_BYTES)
+    return found.group(1).decode("ascii") if found else None
 
 
 def _meta_says_nofollow(tree: LexborHTMLParser) -> bool:

@@ -337,3 +337,23 @@ async def test_the_size_cap_counts_decompressed_bytes(
 
     assert len(bomb) < 100_000
     assert [(r.status, r.error, r.size, r.sha256) for r in records] == [(200, "too_large", 0, None)]
+
+
+async def test_a_latin1_page_leads_to_its_non_ascii_link(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    async def latin(_: web.Request) -> web.Response:
+        body = '<a href="/café">café</a>'.encode("latin-1")
+        return web.Response(body=body, headers={"Content-Type": "text/html; charset=iso-8859-1"})
+
+    async def cafe(_: web.Request) -> web.Response:
+        return web.Response(text="bienvenue", content_type="text/html")
+
+    site = await serve_site(0, routes={"/latin": latin, "/café": cafe})
+
+    _, records = await crawl(tmp_path, [site.url("/latin")])
+
+    assert {(r.url, r.status) for r in records} == {
+        (site.url("/latin"), 200),
+        (site.url("/caf%C3%A9"), 200),
+    }
