@@ -5,7 +5,6 @@ from __future__ import annotations
 import codecs
 import re
 
-import charset_normalizer
 from selectolax.lexbor import LexborHTMLParser
 from yarl import URL
 
@@ -73,6 +72,9 @@ def html_text(body: bytes, header_charset: str | None = None) -> bytes | str:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
+            # Imported here: most pages never need a guess, and the import costs start-up time.
+            import charset_normalizer  # noqa: PLC0415
+
             guess = charset_normalizer.from_bytes(body[:DETECTION_BYTES]).best()
             encoding = guess.encoding if guess is not None else "utf-8"
         else:
