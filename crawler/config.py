@@ -64,6 +64,7 @@ class Config:
     max_links_per_page: int = 1000
     max_pages_per_host: int | None = None
     adaptive_throttle: bool = True
+    sitemaps: bool = False
 
     def __post_init__(self) -> None:
         for setting in fields(self):
@@ -312,6 +313,13 @@ SETTINGS: dict[str, Setting] = {
     ),
     "adaptive_throttle": Setting(
         "per-host delays that follow latency and back off on 429/5xx/connection errors",
+        _parse_bool,
+        _bool,
+        metavar="BOOL",
+    ),
+    "sitemaps": Setting(
+        "also queue the pages listed in the seed sites' sitemaps (robots.txt Sitemap: lines,"
+        " else /sitemap.xml)",
         _parse_bool,
         _bool,
         metavar="BOOL",

@@ -26,9 +26,10 @@ from crawler.http import (
 from crawler.models import CrawlRequest, FetchResult, Outcome, PageRecord, Target
 from crawler.parse import extract_links, header_says_nofollow
 from crawler.robots import RobotsCache, product_token
+from crawler.sitemaps import Sitemap, parse_sitemap
 from crawler.store import Storage
 from crawler.throttle import Throttle
-from crawler.urls import ScopePolicy, TrapLimits, trap_reason
+from crawler.urls import ScopePolicy, TrapLimits, parse_absolute, trap_reason
 
 log = logging.getLogger("crawler")
 
@@ -231,6 +232,77 @@ def _origin(url: str) -> str:
     return url[: url.index("/", url.index("//") + 2)]
 
 
+MAX_SITEMAPS_PER_SITE = 1000
+
+
+@final
+class SitemapLoader:
+    """Queues the pages that the seed sites' sitemaps list (in scope, within the limits)."""
+
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        robots: RobotsCache | None,
+        storage: Storage,
+        *,
+        scope: ScopePolicy,
+        traps: TrapLimits,
+    ) -> None:
+        self._fetcher = fetcher
+        self._robots = robots
+        self._storage = storage
+        self._scope = scope
+        self._traps = traps
+
+    async def load(self, origins: Iterable[str], frontier: Frontier, max_size: int) -> None:
+        """Runs beside the workers; the frontier stays open until it is done."""
+        frontier.expect()
+        queued = 0
+        try:
+            for origin in dict.fromkeys(origins):
+                queued += await self._load_site(origin, max_size)
+        except Exception as exc:  # a task boundary: sitemaps are a bonus, never a failure
+            log.warning("reading sitemaps failed: %r", exc, exc_info=exc)
+        finally:
+            frontier.settle(1, discovered=queued)
+
+    async def _load_site(self, origin: str, max_size: int) -> int:
+        listed = await self._robots.sitemaps(origin) if self._robots is not None else []
+        waiting = listed or [f"{origin}/sitemap.xml"]
+        seen: set[str] = set()
+        queued = 0
+        while waiting and len(seen) < MAX_SITEMAPS_PER_SITE:
+            url = waiting.pop(0)
+            if url in seen:
+                continue
+            seen.add(url)
+            sitemap = await self._read(url, max_size)
+            waiting.extend(sitemap.sitemaps)
+            queued += await self._queue(sitemap.pages, url)
+        log.info("sitemaps of %s: %d sitemaps read, %d new URLs queued", origin, len(seen), queued)
+        return queued
+
+    async def _read(self, url: str, max_size: int) -> Sitemap:
+        response = await self._fetcher.fetch_document(url, max_bytes=max_size)
+        if response.status != 200:
+            log.info("sitemap %s: %s", url, response.error or f"status {response.status}")
+            return Sitemap()
+        sitemap = parse_sitemap(response.body)
+        if sitemap.error:
+            log.warning("sitemap %s: %s", url, sitemap.error)
+        return sitemap
+
+    async def _queue(self, pages: list[str], sitemap_url: str) -> int:
+        requests = []
+        for page in pages:
+            target = parse_absolute(page)
+            if target is None or not self._scope.is_in_scope(target):
+                continue
+            if trap_reason(target.url, self._traps) is None:
+                requests.append(CrawlRequest(target.url, target.host, 1, sitemap_url))
+        return await self._storage.add_requests(requests) if requests else 0
+
+
 @final
 class Engine:
     """Runs one crawl over a store: seeds in, records out."""
@@ -255,6 +327,7 @@ class Engine:
         self._seen = SeenCache(SEEN_CACHE_SIZE)
         self._frontier: Frontier | None = None
         self._seed_hostnames: frozenset[str] = frozenset()
+        self._seed_origins: list[str] = []
         self._stopping = False
         self._stop_signal: int | None = None
         self._workers: list[asyncio.Task[None]] = []
@@ -288,6 +361,7 @@ class Engine:
     async def run(self, seeds: Iterable[Target], *, handle_signals: bool = False) -> CrawlSummary:
         seeds = list(seeds)
         self._seed_hostnames = frozenset(seed.hostname for seed in seeds)
+        self._seed_origins = [_origin(seed.url) for seed in seeds]
         await self._storage.add_requests([CrawlRequest(s.url, s.host, 0) for s in seeds])
         scope = ScopePolicy(
             self._config.scope,
@@ -362,7 +436,18 @@ class Engine:
             for worker in workers:
                 in_flight[worker] = None
             self._workers = workers
+            sitemaps = None
+            if self._config.sitemaps and self._config.max_depth != 0:
+                loader = SitemapLoader(
+                    fetcher, robots, self._storage, scope=scope, traps=self._traps
+                )
+                sitemaps = asyncio.create_task(
+                    loader.load(self._seed_origins, frontier, self._config.max_size)
+                )
             await asyncio.gather(*workers, return_exceptions=True)
+            if sitemaps is not None:
+                sitemaps.cancel()
+                await asyncio.gather(sitemaps, return_exceptions=True)
             unfinished = [request for request in in_flight.values() if request is not None]
         await writer.close()
         await writer_task

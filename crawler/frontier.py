@@ -106,6 +106,10 @@ class Frontier:
         if self._consider(host):
             self._wake(1)
 
+    def expect(self) -> None:
+        """Hold the crawl open for one more `settle()` (a task that will queue requests)."""
+        self._unsettled += 1
+
     def settle(self, count: int, *, discovered: int) -> None:
         """`count` outcomes are stored, and they queued `discovered` new requests."""
         self._unsettled -= count

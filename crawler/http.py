@@ -27,7 +27,7 @@ from crawler.errors import (
     TooLarge,
     TooManyRedirects,
 )
-from crawler.models import CrawlRequest, FetchResult, RobotsResponse, Target, utc_timestamp
+from crawler.models import CrawlRequest, DocumentResponse, FetchResult, Target, utc_timestamp
 from crawler.urls import resolve_link
 
 MAX_REDIRECTS = 10
@@ -254,16 +254,25 @@ class Fetcher:
         response.error = None if verdict == ALREADY_RECORDED else verdict
         return False
 
-    async def fetch_robots(self, url: str) -> RobotsResponse:
+    async def fetch_robots(self, url: str) -> DocumentResponse:
         """GET a robots.txt: up to 5 redirects, at most 500 KiB kept."""
+        return await self.fetch_document(
+            url, max_bytes=ROBOTS_MAX_BYTES, max_redirects=ROBOTS_MAX_REDIRECTS
+        )
+
+    async def fetch_document(
+        self, url: str, *, max_bytes: int, max_redirects: int = MAX_REDIRECTS
+    ) -> DocumentResponse:
+        """GET a document for the crawler's own use (robots.txt, a sitemap): the first
+        `max_bytes` of its body, redirects followed by aiohttp."""
         try:
             async with self._session.get(
-                URL(url, encoded=True), max_redirects=ROBOTS_MAX_REDIRECTS + 1
+                URL(url, encoded=True), max_redirects=max_redirects + 1
             ) as response:
-                body = await _read_prefix(response, ROBOTS_MAX_BYTES)
-                return RobotsResponse(response.status, body)
+                body = await _read_prefix(response, max_bytes)
+                return DocumentResponse(response.status, body)
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
-            return RobotsResponse(None, error=map_client_error(exc).kind)
+            return DocumentResponse(None, error=map_client_error(exc).kind)
 
     async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
         """The decompressed body, refusing more than `max_size` bytes of it."""

@@ -80,8 +80,8 @@ class FetchResult:
 
 
 @dataclass(frozen=True, slots=True)
-class RobotsResponse:
-    """A robots.txt fetch: the status and body, or the error kind when no response came."""
+class DocumentResponse:
+    """A robots.txt or sitemap fetch: status and body, or the error kind when no answer came."""
 
     status: int | None
     body: bytes = b""

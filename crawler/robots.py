@@ -12,7 +12,7 @@ from typing import final
 from protego import Protego
 
 from crawler.errors import RobotsDisallowed
-from crawler.models import RobotsResponse
+from crawler.models import DocumentResponse
 
 log = logging.getLogger("crawler")
 
@@ -21,7 +21,7 @@ CACHE_TTL_S = 24 * 3600.0
 UNREACHABLE_RETRY_S = 60.0
 _OK, _CLIENT_ERROR = range(200, 300), range(400, 500)
 
-RobotsFetch = Callable[[str], Awaitable[RobotsResponse]]
+RobotsFetch = Callable[[str], Awaitable[DocumentResponse]]
 """Fetches a robots.txt URL, following up to 5 redirects and keeping at most 500 KiB."""
 
 
@@ -65,6 +65,13 @@ class RobotsCache:
         return RobotsVerdict(
             rules.parser.can_fetch(url, self._agent), rules.parser.crawl_delay(self._agent)
         )
+
+    async def sitemaps(self, origin: str) -> list[str]:
+        """The `Sitemap:` URLs of the origin's robots.txt."""
+        rules = self._rules.get(origin)
+        if rules is None or rules.expires <= time.monotonic():
+            rules = await self._load(origin)
+        return list(rules.parser.sitemaps) if rules.parser is not None else []
 
     async def _load(self, origin: str) -> _Rules:
         pending = self._pending.get(origin)
