@@ -119,6 +119,16 @@ async def start_app(app: web.Application, host: str = "127.0.0.1") -> tuple[web.
 SiteFactory = Callable[..., Awaitable[Site]]
 
 
+def link_page(*hrefs: str) -> Handler:
+    """A handler answering with an HTML page that links to each href."""
+
+    async def handler(_: web.Request) -> web.Response:
+        links = "".join(f'<a href="{href}">link</a>' for href in hrefs)
+        return web.Response(text=links, content_type="text/html")
+
+    return handler
+
+
 @pytest.fixture
 async def serve_site() -> AsyncIterator[SiteFactory]:
     """Start generated sites: `await serve_site(pages, host=..., delay_s=..., routes=...)`."""

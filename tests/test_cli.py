@@ -22,6 +22,20 @@ def write_seeds(tmp_path: Path, *lines: str) -> Path:
     return path
 
 
+def crawl_command(seeds: Path, *options: str) -> list[str]:
+    """`python -m crawler SEEDS --db crawl.db --no-progress OPTIONS`, to start by hand."""
+    return [
+        sys.executable,
+        "-m",
+        "crawler",
+        str(seeds),
+        "--db",
+        "crawl.db",
+        "--no-progress",
+        *options,
+    ]
+
+
 def read_jsonl(text: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in text.splitlines()]
 
@@ -260,17 +274,7 @@ async def test_sigterm_stops_cleanly_and_a_rerun_finishes_without_refetching(
 ) -> None:
     site = await serve_site(200, delay_s=0.03)
     seeds = write_seeds(tmp_path, site.url("/"))
-    command = [
-        sys.executable,
-        "-m",
-        "crawler",
-        str(seeds),
-        "--db",
-        "crawl.db",
-        "--no-progress",
-        "--concurrency",
-        "4",
-    ]
+    command = crawl_command(seeds, "--concurrency", "4")
 
     process = await asyncio.create_subprocess_exec(
         *command, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
@@ -294,17 +298,7 @@ async def test_after_kill_9_a_rerun_records_every_page_once_and_refetches_no_rec
 ) -> None:
     site = await serve_site(200, delay_s=0.03)
     seeds = write_seeds(tmp_path, site.url("/"))
-    command = [
-        sys.executable,
-        "-m",
-        "crawler",
-        str(seeds),
-        "--db",
-        "crawl.db",
-        "--no-progress",
-        "--concurrency",
-        "4",
-    ]
+    command = crawl_command(seeds, "--concurrency", "4")
 
     process = await asyncio.create_subprocess_exec(*command, cwd=tmp_path)
     await wait_until(lambda: sum(site.hits.values()) >= 60)

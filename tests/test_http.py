@@ -17,16 +17,8 @@ except ImportError:
     from backports import zstd
 
 from crawler.http import is_public_address
-from tests.conftest import Handler, SiteFactory
+from tests.conftest import SiteFactory, link_page
 from tests.test_engine import crawl
-
-
-def linking_to(*urls: str) -> dict[str, Handler]:
-    async def hub(_: web.Request) -> web.Response:
-        links = "".join(f'<a href="{url}">x</a>' for url in urls)
-        return web.Response(text=links, content_type="text/html")
-
-    return {"/hub": hub}
 
 
 async def test_links_to_other_private_addresses_are_blocked_by_default(
@@ -35,7 +27,9 @@ async def test_links_to_other_private_addresses_are_blocked_by_default(
     inner = await serve_site(2, host="127.0.0.3")
     by_name = await serve_site(2, host="127.0.0.1")
     site = await serve_site(
-        0, host="127.0.0.2", routes=linking_to(inner.url("/"), f"http://localhost:{by_name.port}/")
+        0,
+        host="127.0.0.2",
+        routes={"/hub": link_page(inner.url("/"), f"http://localhost:{by_name.port}/")},
     )
 
     _, records = await crawl(tmp_path, [site.url("/hub")], scope="any")
@@ -54,7 +48,7 @@ async def test_allow_private_networks_lifts_the_guard(
     tmp_path: Path, serve_site: SiteFactory
 ) -> None:
     inner = await serve_site(2, host="127.0.0.3")
-    site = await serve_site(0, host="127.0.0.2", routes=linking_to(inner.url("/")))
+    site = await serve_site(0, host="127.0.0.2", routes={"/hub": link_page(inner.url("/"))})
 
     _, records = await crawl(tmp_path, [site.url("/hub")], scope="any", allow_private_networks=True)
 

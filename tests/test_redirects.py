@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from tests.conftest import Handler, SiteFactory
+from tests.conftest import Handler, SiteFactory, link_page
 from tests.test_engine import crawl
 
 
@@ -70,7 +70,7 @@ async def test_a_redirect_out_of_scope_is_not_followed(
 ) -> None:
     other = await serve_site(1, host="127.0.0.3")
     site = await serve_site(
-        0, host="127.0.0.2", routes={"/hub": hub("/away"), "/away": redirect(other.url("/"))}
+        0, host="127.0.0.2", routes={"/hub": link_page("/away"), "/away": redirect(other.url("/"))}
     )
 
     _, records = await crawl(tmp_path, [site.url("/hub")], allow_private_networks=True)
@@ -127,11 +127,3 @@ async def test_redirects_to_robots_disallowed_or_non_http_urls_stop(
     errors = {record.url.removeprefix(site.origin): record.error for record in records}
     assert errors == {"/to-secret": "robots", "/to-ftp": "invalid_url"}
     assert "/secret" not in site.hits
-
-
-def hub(*paths: str) -> Handler:
-    async def handler(_: web.Request) -> web.Response:
-        links = "".join(f'<a href="{path}">x</a>' for path in paths)
-        return web.Response(text=links, content_type="text/html")
-
-    return handler

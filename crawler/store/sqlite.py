@@ -336,26 +336,15 @@ class _Transaction:
 
 
 def _redirected_row(request: CrawlRequest, record: PageRecord) -> tuple[object, ...]:
-    return (
-        request.url,
-        request.host,
-        request.depth,
-        request.parent,
-        record.final_url,
-        record.status,
-        record.content_type,
-        record.size,
-        record.sha256,
-        record.error,
-        record.retries,
-        record.fetched_at,
-        record.elapsed_ms,
-        record.redirects,
-    )
+    return (request.url, request.host, request.depth, request.parent, *_result_columns(record))
 
 
 def _finish_row(outcome: Outcome) -> tuple[object, ...]:
-    record = outcome.record
+    return (*_result_columns(outcome.record), outcome.request.id)
+
+
+def _result_columns(record: PageRecord) -> tuple[object, ...]:
+    """A record's fetch results, in the column order of `_FINISH` and `_RECORD_REDIRECTED`."""
     return (
         record.final_url,
         record.status,
@@ -367,7 +356,6 @@ def _finish_row(outcome: Outcome) -> tuple[object, ...]:
         record.fetched_at,
         record.elapsed_ms,
         record.redirects,
-        outcome.request.id,
     )
 
 
