@@ -50,15 +50,22 @@ class RobotsCache:
     is asked again after a minute. Concurrent requests to a new origin share one fetch.
     """
 
-    def __init__(self, fetch: RobotsFetch, *, user_agent: str) -> None:
+    def __init__(
+        self,
+        fetch: RobotsFetch,
+        *,
+        user_agent: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._fetch = fetch
+        self._clock = clock
         self._agent = product_token(user_agent)
         self._rules: dict[str, _Rules] = {}
         self._pending: dict[str, asyncio.Future[_Rules]] = {}
 
     async def check(self, url: str, origin: str) -> RobotsVerdict:
         rules = self._rules.get(origin)
-        if rules is None or rules.expires <= time.monotonic():
+        if rules is None or rules.expires <= self._clock():
             rules = await self._load(origin)
         if rules.parser is None:
             return RobotsVerdict(rules.allow_all, error=rules.error)
@@ -69,7 +76,7 @@ class RobotsCache:
     async def sitemaps(self, origin: str) -> list[str]:
         """The `Sitemap:` URLs of the origin's robots.txt."""
         rules = self._rules.get(origin)
-        if rules is None or rules.expires <= time.monotonic():
+        if rules is None or rules.expires <= self._clock():
             rules = await self._load(origin)
         return list(rules.parser.sitemaps) if rules.parser is not None else []
 
@@ -93,7 +100,7 @@ class RobotsCache:
 
     async def _download(self, origin: str) -> _Rules:
         response = await self._fetch(f"{origin}/robots.txt")
-        now = time.monotonic()
+        now = self._clock()
         if response.status in _OK:
             text = response.body[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace")
             return _Rules(Protego.parse(text), allow_all=True, expires=now + CACHE_TTL_S)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from crawler.robots import product_token
+from crawler.models import DocumentResponse
+from crawler.robots import UNREACHABLE_RETRY_S, RobotsCache, product_token
 from tests.conftest import Handler, SiteFactory
 from tests.test_engine import crawl
 
@@ -113,3 +114,38 @@ async def test_a_redirected_robots_txt_is_followed(tmp_path: Path, serve_site: S
 def test_product_token_is_the_name_before_the_version() -> None:
     assert product_token("crawler/0.1.0 (async web crawler; aiohttp)") == "crawler"
     assert product_token("MyBot") == "MyBot"
+
+
+async def test_an_unavailable_robots_txt_is_asked_again_after_a_minute() -> None:
+    answers = [DocumentResponse(503), DocumentResponse(200, b"User-agent: *\nDisallow: /x\n")]
+    asked: list[str] = []
+    now = [1000.0]
+
+    async def fetch(url: str) -> DocumentResponse:
+        asked.append(url)
+        return answers[min(len(asked) - 1, 1)]
+
+    cache = RobotsCache(fetch, user_agent="crawler/1", clock=lambda: now[0])
+
+    first = await cache.check("http://h.test/a", "http://h.test")
+    now[0] += UNREACHABLE_RETRY_S - 1
+    still = await cache.check("http://h.test/a", "http://h.test")
+    now[0] += 2
+    later = await cache.check("http://h.test/a", "http://h.test")
+
+    assert (first.allowed, still.allowed, later.allowed) == (False, False, True)
+    assert asked == ["http://h.test/robots.txt"] * 2
+
+
+async def test_only_the_first_500_kib_of_robots_txt_count(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    padding = "# " + "x" * 1000 + "\n"
+    text = "User-agent: *\nDisallow: /p/0\n" + padding * 520 + "Disallow: /p/1\n"
+    site = await serve_site(2, routes=robots_route(text))
+
+    _, records = await crawl(tmp_path, [site.url("/p/0"), site.url("/p/1")], max_depth=0)
+
+    errors = {r.url.removeprefix(site.origin): r.error for r in records}
+    assert errors["/p/0"] == "robots"
+    assert errors["/p/1"] is None  # its rule lies beyond 500 KiB
