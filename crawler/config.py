@@ -24,10 +24,12 @@ MIB = 1024 * 1024
 Scope = Literal["host", "domain", "any"]
 LogFormat = Literal["text", "json"]
 LogLevel = Literal["debug", "info", "warning", "error"]
+StoreBodies = Literal["none", "html", "all"]
 
 SCOPES: tuple[Scope, ...] = ("host", "domain", "any")
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 LOG_LEVELS: tuple[LogLevel, ...] = ("debug", "info", "warning", "error")
+STORE_BODIES: tuple[StoreBodies, ...] = ("none", "html", "all")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,7 +59,7 @@ class Config:
     shutdown_grace: float = 20.0
     ignore_robots: bool = False
     allow_private_networks: bool = False
-    follow_nofollow: bool = False
+    ignore_robots_meta: bool = False
     max_url_length: int = 2048
     max_path_depth: int = 32
     max_segment_repeats: int = 3
@@ -65,6 +67,7 @@ class Config:
     max_pages_per_host: int | None = None
     adaptive_throttle: bool = True
     sitemaps: bool = False
+    store_bodies: StoreBodies = "none"
 
     def __post_init__(self) -> None:
         for setting in fields(self):
@@ -284,8 +287,8 @@ SETTINGS: dict[str, Setting] = {
         _bool,
         metavar="BOOL",
     ),
-    "follow_nofollow": Setting(
-        "follow links despite rel=nofollow, <meta name=robots content=nofollow> and X-Robots-Tag",
+    "ignore_robots_meta": Setting(
+        "ignore rel=nofollow, <meta name=robots> and X-Robots-Tag (nofollow, noindex)",
         _parse_bool,
         _bool,
         metavar="BOOL",
@@ -323,6 +326,13 @@ SETTINGS: dict[str, Setting] = {
         _parse_bool,
         _bool,
         metavar="BOOL",
+    ),
+    "store_bodies": Setting(
+        "keep response bodies in the database: none, html (HTML pages), or all content types;"
+        " pages marked noindex are never kept",
+        _same,
+        _choice(STORE_BODIES),
+        metavar="{none,html,all}",
     ),
     "shutdown_grace": Setting(
         "seconds in-flight requests get to finish after SIGTERM/SIGINT",

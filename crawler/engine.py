@@ -24,7 +24,13 @@ from crawler.http import (
     resolve_addresses,
 )
 from crawler.models import CrawlRequest, FetchResult, Outcome, PageRecord, Target
-from crawler.parse import extract_links, header_says_nofollow
+from crawler.parse import (
+    NOINDEX_DIRECTIVES,
+    extract_links,
+    header_directives,
+    header_says_nofollow,
+    page_says_noindex,
+)
 from crawler.robots import RobotsCache, product_token
 from crawler.sitemaps import Sitemap, parse_sitemap
 from crawler.store import Storage
@@ -318,7 +324,7 @@ class Engine:
         self._config = config
         self._storage = storage
         self._processor = processor or LinkFollower(
-            obey_nofollow=not config.follow_nofollow, agent=product_token(config.user_agent)
+            obey_nofollow=not config.ignore_robots_meta, agent=product_token(config.user_agent)
         )
         self._traps = TrapLimits(
             config.max_url_length, config.max_path_depth, config.max_segment_repeats
@@ -498,7 +504,26 @@ class Engine:
             )
             for n, hop in enumerate(result.hops, start=1)
         )
-        return Outcome(request, record, discovered, limits_hit, redirected)
+        return Outcome(
+            request, record, discovered, limits_hit, redirected, self._body_to_keep(result)
+        )
+
+    def _body_to_keep(self, result: FetchResult) -> bytes | None:
+        keep = self._config.store_bodies
+        if keep == "none" or result.status is None or result.error not in (None, "http"):
+            return None
+        if keep == "html" and not result.is_html:
+            return None
+        if self._config.ignore_robots_meta:
+            return result.body
+        agent = product_token(self._config.user_agent)
+        if result.is_html and page_says_noindex(
+            result.body, result.charset, result.robots_tag, agent
+        ):
+            return None
+        if header_directives(result.robots_tag, agent) & NOINDEX_DIRECTIVES:
+            return None
+        return result.body
 
     def _discovered(
         self, request: CrawlRequest, links: Sequence[Target], scope: ScopePolicy

@@ -121,6 +121,8 @@ class Outcome:
     """Links of the page dropped by each crawl-trap limit, by limit name."""
     redirected: tuple[tuple[CrawlRequest, PageRecord], ...] = ()
     """Records for the URLs a redirect chain passed through, stored unless already decided."""
+    body: bytes | None = None
+    """The response body, when the crawl keeps bodies."""
 
 
 @dataclass(frozen=True, slots=True)

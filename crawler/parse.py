@@ -13,6 +13,10 @@ from crawler.urls import LinkResolver, resolve_link
 
 LINK_TAGS = ("a", "area")
 NOFOLLOW_DIRECTIVES = frozenset({"nofollow", "none"})
+NOINDEX_DIRECTIVES = frozenset({"noindex", "none"})
+VALUED_DIRECTIVES = frozenset(
+    {"unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"}
+)
 META_SCAN_BYTES = 1024
 DETECTION_BYTES = 64 * 1024
 UTF8_NAMES = frozenset({"utf-8", "ascii"})
@@ -107,32 +111,56 @@ def _meta_charset(body: bytes) -> str | None:
 
 
 def _meta_says_nofollow(tree: LexborHTMLParser) -> bool:
+    return bool(meta_directives(tree) & NOFOLLOW_DIRECTIVES)
+
+
+def meta_directives(tree: LexborHTMLParser) -> frozenset[str]:
+    """The directives of the page's `<meta name="robots">` tags, lower-case."""
+    found: set[str] = set()
     for node in tree.tags("meta"):
         attributes = node.attrs
         if (attributes.get("name") or "").strip().lower() == "robots":
-            directives = {d.strip().lower() for d in (attributes.get("content") or "").split(",")}
-            if directives & NOFOLLOW_DIRECTIVES:
-                return True
-    return False
+            content = attributes.get("content") or ""
+            found.update(directive.strip().lower() for directive in content.split(","))
+    return frozenset(found)
+
+
+def header_directives(value: str | None, agent: str) -> frozenset[str]:
+    """The X-Robots-Tag directives that apply to `agent`, lower-case.
+
+    A directive may be scoped to one crawler (`otherbot: nofollow`); those for others are left
+    out. `unavailable_after: <date>` and `max-snippet: 20` are directives, not scopes.
+    """
+    if not value:
+        return frozenset()
+    found: set[str] = set()
+    applies = True
+    for part in value.split(","):
+        name, colon, rest = part.partition(":")
+        name = name.strip().lower()
+        directive = part.strip().lower()
+        if colon and name not in VALUED_DIRECTIVES and " " not in name:
+            applies = name == agent.lower()
+            directive = rest.strip().lower()
+        if applies and directive:
+            found.add(directive)
+    return frozenset(found)
 
 
 def header_says_nofollow(value: str | None, agent: str) -> bool:
-    """Whether an X-Robots-Tag header value forbids following links for `agent`.
+    """Whether an X-Robots-Tag header value forbids following links for `agent`."""
+    return bool(header_directives(value, agent) & NOFOLLOW_DIRECTIVES)
 
-    Directives may be scoped to one crawler (`otherbot: nofollow`); those for others are ignored.
-    """
-    if not value:
-        return False
-    scope_applies = True
-    for part in value.split(","):
-        name, colon, rest = part.partition(":")
-        directive = part
-        if colon and " " not in name.strip() and name.strip().lower() not in NOFOLLOW_DIRECTIVES:
-            scope_applies = name.strip().lower() == agent.lower()
-            directive = rest
-        if scope_applies and directive.strip().lower() in NOFOLLOW_DIRECTIVES:
-            return True
-    return False
+
+def page_says_noindex(
+    result_body: bytes, charset: str | None, header: str | None, agent: str
+) -> bool:
+    """Whether the page asks not to be kept: X-Robots-Tag or robots meta noindex (or none)."""
+    if header_directives(header, agent) & NOINDEX_DIRECTIVES:
+        return True
+    return bool(
+        meta_directives(LexborHTMLParser(html_text(result_body, charset))) & NOINDEX_DIRECTIVES
+    )
 
 
 def _base_url(tree: LexborHTMLParser, page_url: URL) -> URL:

@@ -112,7 +112,7 @@ async def test_x_robots_tag_nofollow_stops_link_following(
     site = await serve_site(3, routes={"/tagged": tagged})
 
     _, obeyed = await crawl(tmp_path / "a", [site.url("/tagged")])
-    _, ignored = await crawl(tmp_path / "b", [site.url("/tagged")], follow_nofollow=True)
+    _, ignored = await crawl(tmp_path / "b", [site.url("/tagged")], ignore_robots_meta=True)
 
     assert [r.url for r in obeyed] == [site.url("/tagged")]
     assert len(ignored) == 5  # /tagged, /p/0 to /p/2, and / that every page links to

@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS urls (
     redirects    INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS urls_queued ON urls (host, depth, id) WHERE state = 0;
+CREATE TABLE IF NOT EXISTS bodies (
+    id   INTEGER PRIMARY KEY,
+    body BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS counters (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -226,6 +230,11 @@ class SqliteStorage:
                 await self._db.executemany(_RECORD_REDIRECTED, redirected)
             if limits:
                 await self._db.executemany(_COUNT, list(limits.items()))
+            bodies = [(o.request.id, o.body) for o in outcomes if o.body is not None]
+            if bodies:
+                await self._db.executemany(
+                    "INSERT OR REPLACE INTO bodies (id, body) VALUES (?, ?)", bodies
+                )
             return await self._insert(discovered)
 
     async def release(self, requests: Sequence[CrawlRequest]) -> None:
@@ -241,6 +250,13 @@ class SqliteStorage:
         )
         counts = {bool(done): total for done, total in rows}
         return counts.get(True, 0), counts.get(False, 0)
+
+    async def body_of(self, url: str) -> bytes | None:
+        """The stored body of a recorded URL, if the crawl kept it."""
+        rows = await self._db.execute_fetchall(
+            "SELECT body FROM bodies JOIN urls USING (id) WHERE url = ?", (url,)
+        )
+        return bytes(next(iter(rows))[0]) if rows else None
 
     async def is_recorded(self, url: str) -> bool:
         rows = await self._db.execute_fetchall(
