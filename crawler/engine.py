@@ -458,6 +458,10 @@ class Engine:
         await writer.close()
         await writer_task
         await self._storage.release([*unfinished, *frontier.take_held()])
+        budget = self._config.max_pages_per_host
+        if budget is not None:
+            left = await self._storage.count_over_budget(budget)
+            await self._storage.set_counter("max_pages_per_host", left)
 
     def _on_writer_done(self, task: asyncio.Task[None]) -> None:
         """If storing fails the crawl cannot go on: stop the workers; `_crawl` re-raises."""

@@ -11,7 +11,7 @@ from typing import final
 
 from protego import Protego
 
-from crawler.errors import RobotsDisallowed
+from crawler.errors import RobotsDisallowed, TooManyRedirects
 from crawler.models import DocumentResponse
 
 log = logging.getLogger("crawler")
@@ -104,7 +104,8 @@ class RobotsCache:
         if response.status in _OK:
             text = response.body[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace")
             return _Rules(Protego.parse(text), allow_all=True, expires=now + CACHE_TTL_S)
-        if response.status in _CLIENT_ERROR:
+        if response.status in _CLIENT_ERROR or response.error == TooManyRedirects.kind:
+            # RFC 9309 2.3.1.2-3: more than five redirects means "unavailable", like a 4xx.
             return _Rules(None, allow_all=True, expires=now + CACHE_TTL_S)
         why = response.error or f"status {response.status}"
         log.warning("robots.txt of %s unavailable (%s): not crawling it for now", origin, why)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from crawler.config import Config
+from crawler.config import Config, __version__
 from crawler.engine import CrawlSummary, Engine, SeenCache, follow_html_links
 from crawler.errors import StorageError
 from crawler.models import FetchResult, Outcome, PageRecord, Target
@@ -357,3 +357,19 @@ async def test_a_latin1_page_leads_to_its_non_ascii_link(
         (site.url("/latin"), 200),
         (site.url("/caf%C3%A9"), 200),
     }
+
+
+async def test_requests_carry_the_descriptive_default_user_agent(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    agents: list[str] = []
+
+    async def page(request: web.Request) -> web.Response:
+        agents.append(request.headers.get("User-Agent", ""))
+        return web.Response(text="hello", content_type="text/html")
+
+    site = await serve_site(0, routes={"/ua": page})
+
+    await crawl(tmp_path, [site.url("/ua")])
+
+    assert agents == [f"crawler/{__version__} (async web crawler; aiohttp)"]

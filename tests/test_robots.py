@@ -149,3 +149,20 @@ async def test_only_the_first_500_kib_of_robots_txt_count(
     errors = {r.url.removeprefix(site.origin): r.error for r in records}
     assert errors["/p/0"] == "robots"
     assert errors["/p/1"] is None  # its rule lies beyond 500 KiB
+
+
+@pytest.mark.parametrize(("hops", "obeyed"), [(5, True), (6, False)])
+async def test_robots_txt_is_followed_through_five_redirects_and_no_more(
+    tmp_path: Path, serve_site: SiteFactory, hops: int, obeyed: bool
+) -> None:
+    async def hop(request: web.Request) -> web.Response:
+        left = int(request.match_info.get("left", hops))
+        if left == 0:
+            return web.Response(text="User-agent: *\nDisallow: /p/0\n")
+        raise web.HTTPFound(f"/hop/{left - 1}")
+
+    site = await serve_site(1, routes={"/robots.txt": hop, r"/hop/{left}": hop})
+
+    _, records = await crawl(tmp_path, [site.url("/p/0")], max_depth=0)
+
+    assert [r.error for r in records] == (["robots"] if obeyed else [None])

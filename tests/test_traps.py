@@ -133,3 +133,7 @@ async def test_the_per_host_budget_caps_each_host_across_runs(
     assert hosts.count(f"127.0.0.3:{small.port}") == 4
     assert len(second) == 25 + 4
     assert max(big.hits.values()) == 1
+    storage = await SqliteStorage.open(tmp_path / "crawl.db", read_only=True)
+    stats = await storage.stats()
+    await storage.close()
+    assert stats.limits_hit["max_pages_per_host"] == stats.queued > 0

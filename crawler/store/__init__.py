@@ -35,6 +35,12 @@ class Storage(Protocol):
     async def is_recorded(self, url: str) -> bool:
         """Whether the crawl already holds a record for this canonical URL."""
 
+    async def count_over_budget(self, budget: int) -> int:
+        """Queued requests of hosts that already have `budget` records."""
+
+    async def set_counter(self, name: str, value: int) -> None:
+        """Set a named figure shown by `stats` (with the trap-limit counts)."""
+
     async def done_by_host(self) -> dict[str, int]:
         """Records done, by host (for the per-host page budget)."""
 

@@ -264,6 +264,22 @@ class SqliteStorage:
         )
         return bool(rows)
 
+    async def count_over_budget(self, budget: int) -> int:
+        rows = await self._db.execute_fetchall(
+            "SELECT count(*) FROM urls WHERE state = 0 AND host IN"
+            " (SELECT host FROM urls WHERE state = 2 GROUP BY host HAVING count(*) >= ?)",
+            (budget,),
+        )
+        return int(next(iter(rows))[0])
+
+    async def set_counter(self, name: str, value: int) -> None:
+        async with self._transaction():
+            await self._db.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
+
     async def done_by_host(self) -> dict[str, int]:
         rows = await self._db.execute_fetchall(
             "SELECT host, count(*) FROM urls WHERE state = 2 GROUP BY host"
