@@ -13,13 +13,11 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, final
 
 from crawler.config import Config
-from crawler.errors import HandlerFailed, HostFailed, OutOfScope, UnexpectedFailure
+from crawler.discovery import SitemapLoader
+from crawler.errors import HandlerFailed, UnexpectedFailure
 from crawler.frontier import Frontier, FrontierLimits
 from crawler.http import (
-    ALREADY_RECORDED,
-    FOLLOW,
     Fetcher,
-    HopCheck,
     build_session,
     resolve_addresses,
 )
@@ -31,11 +29,11 @@ from crawler.parse import (
     header_says_nofollow,
     page_says_noindex,
 )
+from crawler.politeness import PoliteFetch
 from crawler.robots import RobotsCache, product_token
-from crawler.sitemaps import Sitemap, parse_sitemap
 from crawler.store import Storage
 from crawler.throttle import Throttle
-from crawler.urls import ScopePolicy, TrapLimits, parse_absolute, trap_reason
+from crawler.urls import ScopePolicy, TrapLimits, origin_of, trap_reason
 
 log = logging.getLogger("crawler")
 
@@ -45,7 +43,6 @@ PageProcessor = Callable[[FetchResult], Awaitable[Sequence[Target]]]
 StopReason = Literal["finished", "stopped"]
 WRITE_BATCH = 512
 SEEN_CACHE_SIZE = 50_000
-MAX_CRAWL_DELAY_S = 60.0  # a robots.txt Crawl-delay above this is taken as this
 
 
 @final
@@ -164,152 +161,6 @@ class RecordWriter:
 
 
 @final
-class PoliteFetch:
-    """Asks robots.txt before fetching, and checks every redirect hop against the scope,
-    robots.txt and the records: a disallowed URL is recorded, never requested."""
-
-    def __init__(
-        self,
-        fetcher: Fetcher,
-        robots: RobotsCache | None,
-        frontier: Frontier,
-        *,
-        scope: ScopePolicy,
-        storage: Storage,
-        throttle: Throttle,
-    ) -> None:
-        self._fetcher = fetcher
-        self._throttle = throttle
-        self._given_up: set[str] = set()
-        self._robots = robots
-        self._frontier = frontier
-        self._scope = scope
-        self._storage = storage
-
-    async def fetch(self, request: CrawlRequest) -> FetchResult:
-        if self._throttle.is_given_up(request.host):
-            return FetchResult.failed(request, HostFailed.kind)
-        crawl_delay = 0.0
-        if self._robots is not None:
-            verdict = await self._robots.check(request.url, _origin(request.url))
-            crawl_delay = min(verdict.crawl_delay or 0.0, MAX_CRAWL_DELAY_S)
-            if not verdict.allowed:
-                return FetchResult.failed(request, verdict.error)
-        result = await self._fetcher.fetch(request, check_hop=self._hop_check(request))
-        delay = self._throttle.observe(
-            request.host,
-            status=result.status,
-            error=result.error,
-            elapsed_s=result.elapsed_ms / 1000,
-        )
-        if self._throttle.is_given_up(request.host):
-            self._give_up(request.host, result)
-        else:
-            self._frontier.set_delay(request.host, max(delay, crawl_delay))
-        return result
-
-    def _give_up(self, host: str, result: FetchResult) -> None:
-        if host not in self._given_up:
-            self._given_up.add(host)
-            last = result.error or result.status
-            log.warning("giving up on %s after repeated failures (last: %s)", host, last)
-            self._frontier.drop_delay(host)
-
-    def _hop_check(self, request: CrawlRequest) -> HopCheck:
-        async def check(target: Target) -> str:
-            if not self._scope.is_in_scope(target):
-                if request.depth == 0:
-                    # A seed that redirects (example.com to www.example.com) names the site.
-                    self._scope.admit_host(target.hostname)
-                if not self._scope.is_in_scope(target):
-                    return OutOfScope.kind
-            if self._robots is not None:
-                verdict = await self._robots.check(target.url, _origin(target.url))
-                if not verdict.allowed:
-                    return verdict.error
-            if await self._storage.is_recorded(target.url):
-                return ALREADY_RECORDED
-            return FOLLOW
-
-        return check
-
-
-def _origin(url: str) -> str:
-    return url[: url.index("/", url.index("//") + 2)]
-
-
-MAX_SITEMAPS_PER_SITE = 1000
-
-
-@final
-class SitemapLoader:
-    """Queues the pages that the seed sites' sitemaps list (in scope, within the limits)."""
-
-    def __init__(
-        self,
-        fetcher: Fetcher,
-        robots: RobotsCache | None,
-        storage: Storage,
-        *,
-        scope: ScopePolicy,
-        traps: TrapLimits,
-    ) -> None:
-        self._fetcher = fetcher
-        self._robots = robots
-        self._storage = storage
-        self._scope = scope
-        self._traps = traps
-
-    async def load(self, origins: Iterable[str], frontier: Frontier, max_size: int) -> None:
-        """Runs beside the workers; the frontier stays open until it is done."""
-        frontier.expect()
-        queued = 0
-        try:
-            for origin in dict.fromkeys(origins):
-                queued += await self._load_site(origin, max_size)
-        except Exception as exc:  # a task boundary: sitemaps are a bonus, never a failure
-            log.warning("reading sitemaps failed: %r", exc, exc_info=exc)
-        finally:
-            frontier.settle(1, discovered=queued)
-
-    async def _load_site(self, origin: str, max_size: int) -> int:
-        listed = await self._robots.sitemaps(origin) if self._robots is not None else []
-        waiting = listed or [f"{origin}/sitemap.xml"]
-        seen: set[str] = set()
-        queued = 0
-        while waiting and len(seen) < MAX_SITEMAPS_PER_SITE:
-            url = waiting.pop(0)
-            if url in seen:
-                continue
-            seen.add(url)
-            sitemap = await self._read(url, max_size)
-            waiting.extend(sitemap.sitemaps)
-            queued += await self._queue(sitemap.pages, url)
-        log.info("sitemaps of %s: %d sitemaps read, %d new URLs queued", origin, len(seen), queued)
-        return queued
-
-    async def _read(self, url: str, max_size: int) -> Sitemap:
-        response = await self._fetcher.fetch_document(url, max_bytes=max_size)
-        if response.status != 200:
-            log.info("sitemap %s: %s", url, response.error or f"status {response.status}")
-            return Sitemap()
-        sitemap = parse_sitemap(response.body)
-        if sitemap.error:
-            log.warning("sitemap %s: %s", url, sitemap.error)
-        return sitemap
-
-    async def _queue(self, pages: list[str], sitemap_url: str) -> int:
-        requests = []
-        for page in pages:
-            target = parse_absolute(page)
-            if target is None or not self._scope.is_in_scope(target):
-                continue
-            if trap_reason(target.url, self._traps) is None:
-                requests.append(CrawlRequest(target.url, target.host, 1, sitemap_url))
-        return await self._storage.add_requests(requests) if requests else 0
-
-
-@final
 class Engine:
     """Runs one crawl over a store: seeds in, records out."""
 
@@ -367,7 +218,7 @@ class Engine:
     async def run(self, seeds: Iterable[Target], *, handle_signals: bool = False) -> CrawlSummary:
         seeds = list(seeds)
         self._seed_hostnames = frozenset(seed.hostname for seed in seeds)
-        self._seed_origins = [_origin(seed.url) for seed in seeds]
+        self._seed_origins = [origin_of(seed.url) for seed in seeds]
         await self._storage.add_requests([CrawlRequest(s.url, s.host, 0) for s in seeds])
         scope = ScopePolicy(
             self._config.scope,

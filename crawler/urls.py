@@ -43,6 +43,11 @@ def canonicalize(url: URL) -> Target | None:
     return Target(text, host, hostname.rstrip("."))
 
 
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of a canonical URL."""
+    return url[: url.index("/", url.index("//") + 2)]
+
+
 def parse_absolute(text: str) -> Target | None:
     """Canonicalise a user-given absolute http(s) URL (a seed); None if it is not one."""
     try:

@@ -1,0 +1,90 @@
+"""The polite way to fetch: robots.txt first, every redirect hop checked, the host throttled."""
+
+from __future__ import annotations
+
+import logging
+from typing import final
+
+from crawler.errors import HostFailed, OutOfScope
+from crawler.frontier import Frontier
+from crawler.http import ALREADY_RECORDED, FOLLOW, Fetcher, HopCheck
+from crawler.models import CrawlRequest, FetchResult, Target
+from crawler.robots import RobotsCache
+from crawler.store import Storage
+from crawler.throttle import Throttle
+from crawler.urls import ScopePolicy, origin_of
+
+log = logging.getLogger("crawler")
+
+MAX_CRAWL_DELAY_S = 60.0  # a robots.txt Crawl-delay above this is taken as this
+
+
+@final
+class PoliteFetch:
+    """Asks robots.txt before fetching, and checks every redirect hop against the scope,
+    robots.txt and the records: a disallowed URL is recorded, never requested."""
+
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        robots: RobotsCache | None,
+        frontier: Frontier,
+        *,
+        scope: ScopePolicy,
+        storage: Storage,
+        throttle: Throttle,
+    ) -> None:
+        self._fetcher = fetcher
+        self._throttle = throttle
+        self._given_up: set[str] = set()
+        self._robots = robots
+        self._frontier = frontier
+        self._scope = scope
+        self._storage = storage
+
+    async def fetch(self, request: CrawlRequest) -> FetchResult:
+        if self._throttle.is_given_up(request.host):
+            return FetchResult.failed(request, HostFailed.kind)
+        crawl_delay = 0.0
+        if self._robots is not None:
+            verdict = await self._robots.check(request.url, origin_of(request.url))
+            crawl_delay = min(verdict.crawl_delay or 0.0, MAX_CRAWL_DELAY_S)
+            if not verdict.allowed:
+                return FetchResult.failed(request, verdict.error)
+        result = await self._fetcher.fetch(request, check_hop=self._hop_check(request))
+        delay = self._throttle.observe(
+            request.host,
+            status=result.status,
+            error=result.error,
+            elapsed_s=result.elapsed_ms / 1000,
+        )
+        if self._throttle.is_given_up(request.host):
+            self._give_up(request.host, result)
+        else:
+            self._frontier.set_delay(request.host, max(delay, crawl_delay))
+        return result
+
+    def _give_up(self, host: str, result: FetchResult) -> None:
+        if host not in self._given_up:
+            self._given_up.add(host)
+            last = result.error or result.status
+            log.warning("giving up on %s after repeated failures (last: %s)", host, last)
+            self._frontier.drop_delay(host)
+
+    def _hop_check(self, request: CrawlRequest) -> HopCheck:
+        async def check(target: Target) -> str:
+            if not self._scope.is_in_scope(target):
+                if request.depth == 0:
+                    # A seed that redirects (example.com to www.example.com) names the site.
+                    self._scope.admit_host(target.hostname)
+                if not self._scope.is_in_scope(target):
+                    return OutOfScope.kind
+            if self._robots is not None:
+                verdict = await self._robots.check(target.url, origin_of(target.url))
+                if not verdict.allowed:
+                    return verdict.error
+            if await self._storage.is_recorded(target.url):
+                return ALREADY_RECORDED
+            return FOLLOW
+
+        return check
