@@ -10,7 +10,7 @@ from aiohttp import web
 from crawler.parse import extract_links, header_says_nofollow
 from crawler.store.sqlite import SqliteStorage
 from crawler.urls import TrapLimits, trap_reason
-from tests.conftest import SiteFactory
+from tests.conftest import SiteFactory, link_page
 from tests.test_engine import crawl
 
 LIMITS = TrapLimits(max_url_length=60, max_path_depth=4, max_segment_repeats=2)
@@ -137,3 +137,39 @@ async def test_the_per_host_budget_caps_each_host_across_runs(
     stats = await storage.stats()
     await storage.close()
     assert stats.limits_hit["max_pages_per_host"] == stats.queued > 0
+
+
+async def test_long_and_deep_links_are_dropped_and_counted(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    long_link = "/" + "l" * 3000
+    deep_link = "/" + "/".join(f"d{n}" for n in range(40))
+    site = await serve_site(1, routes={"/hub": link_page(long_link, deep_link, "/p/0")})
+
+    _, records = await crawl(tmp_path, [site.url("/hub")])
+    storage = await SqliteStorage.open(tmp_path / "crawl.db", read_only=True)
+    stats = await storage.stats()
+    await storage.close()
+
+    assert {r.url for r in records} == {site.url("/hub"), site.url("/p/0"), site.url("/")}
+    assert stats.limits_hit == {"url_too_long": 1, "path_too_deep": 1}
+
+
+async def test_robots_meta_and_rel_nofollow_on_a_served_site(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    async def meta_page(_: web.Request) -> web.Response:
+        html = '<meta name="robots" content="nofollow"><a href="/p/0">x</a>'
+        return web.Response(text=html, content_type="text/html")
+
+    async def rel_page(_: web.Request) -> web.Response:
+        html = '<a rel="nofollow" href="/p/0">x</a><a href="/p/1">y</a>'
+        return web.Response(text=html, content_type="text/html")
+
+    site = await serve_site(2, routes={"/meta": meta_page, "/rel": rel_page})
+
+    _, from_meta = await crawl(tmp_path / "a", [site.url("/meta")], max_depth=1)
+    _, from_rel = await crawl(tmp_path / "b", [site.url("/rel")], max_depth=1)
+
+    assert [r.url for r in from_meta] == [site.url("/meta")]
+    assert {r.url for r in from_rel} == {site.url("/rel"), site.url("/p/1")}
