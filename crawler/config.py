@@ -68,6 +68,9 @@ class Config:
     adaptive_throttle: bool = True
     sitemaps: bool = False
     store_bodies: StoreBodies = "none"
+    retries: int = 3
+    retry_statuses: tuple[int, ...] = (408, 429, 500, 502, 503, 504)
+    retry_max_wait: float = 60.0
 
     def __post_init__(self) -> None:
         for setting in fields(self):
@@ -208,6 +211,22 @@ def _parse_patterns(text: str) -> object:
     return [text] if text else []
 
 
+def _parse_statuses(text: str) -> object:
+    try:
+        return [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise ValueError(f"expected comma-separated status codes, got {text!r}") from None
+
+
+def _statuses(value: object) -> tuple[int, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise TypeError(f"expected a list of HTTP status codes, got {value!r}")
+    for code in value:
+        if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
+            raise ValueError(f"not an HTTP status code: {code!r}")
+    return tuple(value)
+
+
 def _same(text: str) -> object:
     return text
 
@@ -333,6 +352,24 @@ SETTINGS: dict[str, Setting] = {
         _same,
         _choice(STORE_BODIES),
         metavar="{none,html,all}",
+    ),
+    "retries": Setting(
+        "tries after the first, on connection errors, timeouts, DNS failures and retry statuses",
+        _parse_whole,
+        _int(0),
+        metavar="N",
+    ),
+    "retry_statuses": Setting(
+        "HTTP statuses worth another try (comma-separated)",
+        _parse_statuses,
+        _statuses,
+        metavar="CODES",
+    ),
+    "retry_max_wait": Setting(
+        "longest wait before a retry, in seconds (Retry-After is capped to it)",
+        _parse_number,
+        _float(0),
+        metavar="SECONDS",
     ),
     "shutdown_grace": Setting(
         "seconds in-flight requests get to finish after SIGTERM/SIGINT",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import random
 import signal
 import time
 from collections import Counter
@@ -30,6 +31,7 @@ from crawler.parse import (
     page_says_noindex,
 )
 from crawler.politeness import PoliteFetch
+from crawler.retry import RetryPolicy, can_retry, parse_retry_after, retry_delay
 from crawler.robots import RobotsCache, product_token
 from crawler.store import Storage
 from crawler.throttle import Throttle
@@ -177,6 +179,10 @@ class Engine:
         self._processor = processor or LinkFollower(
             obey_nofollow=not config.ignore_robots_meta, agent=product_token(config.user_agent)
         )
+        self._retry_policy = RetryPolicy(
+            config.retries, frozenset(config.retry_statuses), config.retry_max_wait
+        )
+        self._random = random.Random()
         self._traps = TrapLimits(
             config.max_url_length, config.max_path_depth, config.max_segment_repeats
         )
@@ -340,7 +346,21 @@ class Engine:
                 result = FetchResult.failed(request, UnexpectedFailure.kind)
             frontier.finish(request)
             in_flight[task] = None
+            if can_retry(self._retry_policy, result):
+                await self._defer(result, frontier)
+                continue
             writer.submit(await self._outcome(result, scope))
+
+    async def _defer(self, result: FetchResult, frontier: Frontier) -> None:
+        """Back to the store, to be tried again later; no worker waits for it."""
+        request = result.request
+        retry_after = parse_retry_after(result.retry_after)
+        delay = retry_delay(self._retry_policy, request.retries, retry_after, self._random)
+        not_before = time.time() + delay
+        await self._storage.defer(request, retries=request.retries + 1, not_before=not_before)
+        frontier.watch_deferred(not_before)
+        frontier.settle(1, discovered=0)
+        log.debug("retrying %s in %.1f s (%s)", request.url, delay, result.error or result.status)
 
     async def _outcome(self, result: FetchResult, scope: ScopePolicy) -> Outcome:
         request = result.request

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import final
@@ -67,6 +68,8 @@ class Frontier:
         self._may_have_stored = True
         self._refilling = False
         self._stopping = False
+        self._retry_timer: asyncio.TimerHandle | None = None
+        self._retry_due: float | None = None
 
     @property
     def queued(self) -> int:
@@ -141,9 +144,28 @@ class Frontier:
         if self._consider(host):
             self._wake(1)
 
+    def watch_deferred(self, not_before: float) -> None:
+        """A stored request becomes claimable at `not_before` (epoch seconds): keep the crawl
+        open until then, and look for it at that time."""
+        due = self._now() + max(not_before - time.time(), 0.0)
+        if self._retry_due is not None and self._retry_due <= due:
+            return
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()
+        self._retry_due = due
+        self._retry_timer = asyncio.get_running_loop().call_at(due, self._on_retry_due)
+
+    def _on_retry_due(self) -> None:
+        self._retry_timer = None
+        self._retry_due = None
+        self._may_have_stored = True
+        self._wake(1)
+
     def stop(self) -> None:
         """Hand out nothing more; every waiting `next()` returns None."""
         self._stopping = True
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()
         if self._timer is not None:
             self._timer.cancel()
         self._wake(len(self._waiters))
@@ -229,7 +251,8 @@ class Frontier:
 
     def _is_exhausted(self) -> bool:
         no_more_stored = not self._may_have_stored or self._budget == 0
-        return no_more_stored and not self._refilling and not self._held and not self._unsettled
+        idle = not self._refilling and not self._held and not self._unsettled
+        return no_more_stored and idle and self._retry_due is None
 
     async def _refill(self) -> None:
         self._refilling = True
@@ -238,6 +261,10 @@ class Frontier:
             if self._budget is not None:
                 limit = min(limit, self._budget)
             claimed = await self._storage.claim_next(limit, self._room_for)
+            if len(claimed) < limit:
+                deferred = await self._storage.earliest_deferred()
+                if deferred is not None and deferred > time.time():
+                    self.watch_deferred(deferred)
         finally:
             self._refilling = False
         if len(claimed) < limit:

@@ -171,6 +171,7 @@ class _Response:
     body: bytes = b""
     error: str | None = None
     redirects: int = 0
+    retry_after: str | None = None
 
 
 @final
@@ -211,6 +212,7 @@ class Fetcher:
             robots_tag=response.robots_tag,
             hops=tuple(hops),
             redirects=response.redirects,
+            retry_after=response.retry_after,
         )
 
     async def _get(self, response: _Response) -> bool:
@@ -220,6 +222,7 @@ class Fetcher:
         ) as answer:
             response.status = answer.status
             headers = answer.headers
+            response.retry_after = headers.get("Retry-After")
             if answer.status in REDIRECT_STATUSES and "Location" in headers:
                 response.location = headers["Location"]
                 return True

@@ -68,6 +68,7 @@ class FetchResult:
     """The URLs the request was redirected through and fetched, in order, after `request.url`."""
     redirects: int = 0
     """Redirect responses received (a chain may stop at one: out of scope, already recorded)."""
+    retry_after: str | None = None  # the Retry-After header of the final response
 
     @classmethod
     def failed(cls, request: CrawlRequest, kind: str) -> FetchResult:

@@ -240,7 +240,7 @@ async def test_error_kinds_for_404_too_large_timeout_and_refused_port(
     refused = "http://127.0.0.5:1/"
 
     _, records = await crawl(
-        tmp_path, [site.url("/hub"), refused], scope="any", max_size=1000, timeout=0.5
+        tmp_path, [site.url("/hub"), refused], scope="any", max_size=1000, timeout=0.5, retries=0
     )
 
     outcomes = {

@@ -64,7 +64,7 @@ async def test_robots_status_rules_of_rfc_9309(
 
 
 async def test_unreachable_robots_records_the_connection_error(tmp_path: Path) -> None:
-    _, records = await crawl(tmp_path, ["http://127.0.0.1:1/page"])
+    _, records = await crawl(tmp_path, ["http://127.0.0.1:1/page"], retries=0)
 
     assert [(r.status, r.error) for r in records] == [(None, "connection")]
 

@@ -82,7 +82,7 @@ async def test_a_503_makes_the_next_request_wait(tmp_path: Path, serve_site: Sit
     site = await serve_site(0, routes={r"/q/{n}": page})
     seeds = [site.url(f"/q/{n}") for n in range(4)]
 
-    _, records = await crawl(tmp_path, seeds, per_host=1, max_depth=0)
+    _, records = await crawl(tmp_path, seeds, per_host=1, max_depth=0, retries=0)
 
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     assert [record.status for record in records] == [503, 200, 200, 200]
@@ -105,7 +105,12 @@ async def test_a_failing_host_is_given_up_and_its_urls_recorded_without_requests
     site = await serve_site(0, host="127.0.0.2", routes={"/hub": hub})
 
     _, records = await crawl(
-        tmp_path, [site.url("/hub")], scope="any", allow_private_networks=True, per_host=10
+        tmp_path,
+        [site.url("/hub")],
+        scope="any",
+        allow_private_networks=True,
+        per_host=10,
+        retries=0,
     )
 
     errors = [record.error for record in records if record.url.startswith(dead.origin)]

@@ -26,6 +26,13 @@ class Storage(Protocol):
         Returns how many discovered URLs were new.
         """
 
+    async def defer(self, request: CrawlRequest, *, retries: int, not_before: float) -> None:
+        """Put a claimed request back in the queue to be tried again, not before `not_before`
+        (seconds since the epoch), with its retry count."""
+
+    async def earliest_deferred(self) -> float | None:
+        """The earliest `not_before` among queued requests (epoch seconds), or None."""
+
     async def release(self, requests: Sequence[CrawlRequest]) -> None:
         """Put claimed but unfinished requests back in the queue."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
@@ -14,7 +15,12 @@ import aiosqlite
 from crawler.errors import StorageError
 from crawler.models import CrawlRequest, CrawlStats, Outcome, PageRecord
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# Each step brings a database from the version before it to the next; older records lose nothing.
+_UPGRADES = {
+    "1": "ALTER TABLE urls ADD COLUMN redirects INTEGER NOT NULL DEFAULT 0",
+    "2": "ALTER TABLE urls ADD COLUMN not_before REAL",
+}
 
 QUEUED, CLAIMED, DONE = 0, 1, 2
 
@@ -39,7 +45,8 @@ CREATE TABLE IF NOT EXISTS urls (
     error        TEXT,
     fetched_at   TEXT,
     elapsed_ms   INTEGER,
-    redirects    INTEGER NOT NULL DEFAULT 0
+    redirects    INTEGER NOT NULL DEFAULT 0,
+    not_before   REAL
 );
 CREATE INDEX IF NOT EXISTS urls_queued ON urls (host, depth, id) WHERE state = 0;
 CREATE TABLE IF NOT EXISTS bodies (
@@ -137,12 +144,13 @@ class SqliteStorage:
             "SELECT value FROM meta WHERE key = 'schema_version'"
         )
         found = next(iter(rows), (None,))[0]
-        if found == "1" and not read_only:
-            await self._upgrade_from_1()
+        if found in _UPGRADES and not read_only:
+            await self._upgrade(found)
             return
-        if found == "1":
+        if found in _UPGRADES:
             raise StorageError(
-                f"{self._path} has database schema version 1; run a crawl on it once to upgrade it"
+                f"{self._path} has database schema version {found}; run a crawl on it once to"
+                " upgrade it"
             )
         if found != str(SCHEMA_VERSION):
             raise StorageError(
@@ -150,10 +158,11 @@ class SqliteStorage:
                 f" {SCHEMA_VERSION}; use another --db"
             )
 
-    async def _upgrade_from_1(self) -> None:
-        """Version 2 added the `redirects` column; older records followed none."""
-        await self._db.execute("ALTER TABLE urls ADD COLUMN redirects INTEGER NOT NULL DEFAULT 0")
-        await self._db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    async def _upgrade(self, version: str) -> None:
+        while version in _UPGRADES:
+            await self._db.execute(_UPGRADES[version])
+            version = str(int(version) + 1)
+        await self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
         await self._db.commit()
 
     async def add_requests(self, requests: Sequence[CrawlRequest]) -> int:
@@ -210,8 +219,8 @@ class SqliteStorage:
     async def _queued_of(self, host: str, limit: int) -> list[CrawlRequest]:
         rows = await self._db.execute_fetchall(
             "SELECT id, url, depth, parent, retries FROM urls WHERE state = 0 AND host = ?"
-            " ORDER BY depth, id LIMIT ?",
-            (host, limit),
+            " AND (not_before IS NULL OR not_before <= ?) ORDER BY depth, id LIMIT ?",
+            (host, time.time(), limit),
         )
         return [
             CrawlRequest(url, host, depth, parent, retries, row_id)
@@ -236,6 +245,20 @@ class SqliteStorage:
                     "INSERT OR REPLACE INTO bodies (id, body) VALUES (?, ?)", bodies
                 )
             return await self._insert(discovered)
+
+    async def defer(self, request: CrawlRequest, *, retries: int, not_before: float) -> None:
+        async with self._transaction():
+            await self._db.execute(
+                "UPDATE urls SET state = 0, retries = ?, not_before = ? WHERE id = ?",
+                (retries, not_before, request.id),
+            )
+
+    async def earliest_deferred(self) -> float | None:
+        rows = await self._db.execute_fetchall(
+            "SELECT min(not_before) FROM urls WHERE state = 0 AND not_before IS NOT NULL"
+        )
+        value = next(iter(rows), (None,))[0]
+        return None if value is None else float(value)
 
     async def release(self, requests: Sequence[CrawlRequest]) -> None:
         async with self._transaction():
