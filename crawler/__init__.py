@@ -3,5 +3,18 @@
 from crawler.config import Config, __version__, load_config
 from crawler.engine import CrawlSummary, Engine
 from crawler.errors import CrawlerError
+from crawler.middleware import CallNext, Middleware, OutgoingRequest
+from crawler.models import FetchResult
 
-__all__ = ["Config", "CrawlSummary", "CrawlerError", "Engine", "__version__", "load_config"]
+__all__ = [
+    "CallNext",
+    "Config",
+    "CrawlSummary",
+    "CrawlerError",
+    "Engine",
+    "FetchResult",
+    "Middleware",
+    "OutgoingRequest",
+    "__version__",
+    "load_config",
+]

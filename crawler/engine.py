@@ -22,6 +22,7 @@ from crawler.http import (
     build_session,
     resolve_addresses,
 )
+from crawler.middleware import Middleware
 from crawler.models import CrawlRequest, FetchResult, Outcome, PageRecord, Target
 from crawler.parse import (
     NOINDEX_DIRECTIVES,
@@ -30,7 +31,7 @@ from crawler.parse import (
     header_says_nofollow,
     page_says_noindex,
 )
-from crawler.politeness import PoliteFetch
+from crawler.politeness import Policies, PoliteFetch
 from crawler.retry import RetryPolicy, can_retry, parse_retry_after, retry_delay
 from crawler.robots import RobotsCache, product_token
 from crawler.store import Storage
@@ -172,10 +173,12 @@ class Engine:
         storage: Storage,
         *,
         processor: PageProcessor | None = None,
+        middlewares: Sequence[Middleware] = (),
         progress: CrawlProgress | None = None,
     ) -> None:
         self._config = config
         self._storage = storage
+        self._middlewares = tuple(middlewares)
         self._processor = processor or LinkFollower(
             obey_nofollow=not config.ignore_robots_meta, agent=product_token(config.user_agent)
         )
@@ -290,7 +293,11 @@ class Engine:
                 adaptive=self._config.adaptive_throttle,
             )
             gate = PoliteFetch(
-                fetcher, robots, frontier, scope=scope, storage=self._storage, throttle=throttle
+                fetcher,
+                frontier,
+                self._storage,
+                Policies(robots, throttle, scope),
+                self._middlewares,
             )
             workers = [
                 asyncio.create_task(self._work(frontier, gate, writer, scope, in_flight))

@@ -6,7 +6,7 @@ import asyncio
 import ipaddress
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import final
 
@@ -183,15 +183,23 @@ class Fetcher:
         self._max_size = max_size
 
     async def fetch(
-        self, request: CrawlRequest, *, check_hop: HopCheck | None = None
+        self,
+        request: CrawlRequest,
+        *,
+        check_hop: HopCheck | None = None,
+        headers: Mapping[str, str] | None = None,
+        proxy: str | None = None,
     ) -> FetchResult:
-        """Fetch, following up to MAX_REDIRECTS redirects, each first put to `check_hop`."""
+        """Fetch, following up to MAX_REDIRECTS redirects, each first put to `check_hop`;
+        `headers` are added to the session's, `proxy` (an http(s) proxy URL) is used if given."""
         fetched_at = utc_timestamp()
         started = time.perf_counter()
         response = _Response(request.url, request.url)
         hops: list[Target] = []
         try:
-            while await self._get(response) and await self._follow(response, hops, check_hop):
+            while await self._get(response, headers, proxy) and await self._follow(
+                response, hops, check_hop
+            ):
                 pass
         except FetchError as exc:
             response.error = exc.kind
@@ -215,10 +223,12 @@ class Fetcher:
             retry_after=response.retry_after,
         )
 
-    async def _get(self, response: _Response) -> bool:
+    async def _get(
+        self, response: _Response, headers: Mapping[str, str] | None, proxy: str | None
+    ) -> bool:
         """GET `response.url`; True if the answer is a redirect (its target in `location`)."""
         async with self._session.get(
-            URL(response.url, encoded=True), allow_redirects=False
+            URL(response.url, encoded=True), allow_redirects=False, headers=headers, proxy=proxy
         ) as answer:
             response.status = answer.status
             headers = answer.headers

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import final
 
 from crawler.errors import HostFailed, OutOfScope
 from crawler.frontier import Frontier
 from crawler.http import ALREADY_RECORDED, FOLLOW, Fetcher, HopCheck
+from crawler.middleware import Middleware, OutgoingRequest, chain
 from crawler.models import CrawlRequest, FetchResult, Target
 from crawler.robots import RobotsCache
 from crawler.store import Storage
@@ -19,6 +22,15 @@ log = logging.getLogger("crawler")
 MAX_CRAWL_DELAY_S = 60.0  # a robots.txt Crawl-delay above this is taken as this
 
 
+@dataclass(frozen=True, slots=True)
+class Policies:
+    """What decides whether, and how soon, a request may go out."""
+
+    robots: RobotsCache | None
+    throttle: Throttle
+    scope: ScopePolicy
+
+
 @final
 class PoliteFetch:
     """Asks robots.txt before fetching, and checks every redirect hop against the scope,
@@ -27,20 +39,19 @@ class PoliteFetch:
     def __init__(
         self,
         fetcher: Fetcher,
-        robots: RobotsCache | None,
         frontier: Frontier,
-        *,
-        scope: ScopePolicy,
         storage: Storage,
-        throttle: Throttle,
+        policies: Policies,
+        middlewares: Sequence[Middleware] = (),
     ) -> None:
         self._fetcher = fetcher
-        self._throttle = throttle
-        self._given_up: set[str] = set()
-        self._robots = robots
         self._frontier = frontier
-        self._scope = scope
         self._storage = storage
+        self._robots = policies.robots
+        self._throttle = policies.throttle
+        self._scope = policies.scope
+        self._given_up: set[str] = set()
+        self._send_through_middlewares = chain(middlewares, self._send)
 
     async def fetch(self, request: CrawlRequest) -> FetchResult:
         if self._throttle.is_given_up(request.host):
@@ -51,7 +62,7 @@ class PoliteFetch:
             crawl_delay = min(verdict.crawl_delay or 0.0, MAX_CRAWL_DELAY_S)
             if not verdict.allowed:
                 return FetchResult.failed(request, verdict.error)
-        result = await self._fetcher.fetch(request, check_hop=self._hop_check(request))
+        result = await self._send_through_middlewares(OutgoingRequest(request))
         delay = self._throttle.observe(
             request.host,
             status=result.status,
@@ -63,6 +74,15 @@ class PoliteFetch:
         else:
             self._frontier.set_delay(request.host, max(delay, crawl_delay))
         return result
+
+    async def _send(self, request: OutgoingRequest) -> FetchResult:
+        """The innermost step of the chain: the fetch itself."""
+        return await self._fetcher.fetch(
+            request.crawl,
+            check_hop=self._hop_check(request.crawl),
+            headers=request.headers or None,
+            proxy=request.proxy,
+        )
 
     def _give_up(self, host: str, result: FetchResult) -> None:
         if host not in self._given_up:

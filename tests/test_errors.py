@@ -24,10 +24,14 @@ def test_error_kinds_are_unique_and_named() -> None:
 
 def test_public_names_are_exactly_these() -> None:
     assert sorted(crawler.__all__) == [
+        "CallNext",
         "Config",
         "CrawlSummary",
         "CrawlerError",
         "Engine",
+        "FetchResult",
+        "Middleware",
+        "OutgoingRequest",
         "__version__",
         "load_config",
     ]
