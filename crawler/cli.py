@@ -29,6 +29,7 @@ from crawler.store.sqlite import SqliteStorage
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
 SUBCOMMANDS = ("export", "stats")
+REPEATABLE = ("allow", "deny", "proxy")
 PROG = "crawler"
 
 log = logging.getLogger("crawler")
@@ -86,7 +87,7 @@ def _crawl_parser() -> argparse.ArgumentParser:
                 const="false" if default else "true",
                 help=f"turn off: {setting.help}" if default else setting.help,
             )
-        elif name in ("allow", "deny"):
+        elif name in REPEATABLE:
             parser.add_argument(
                 flag, metavar=setting.metavar, action="append", help=f"{setting.help}; repeatable"
             )
@@ -103,7 +104,7 @@ def _cli_values(namespace: argparse.Namespace) -> dict[str, object]:
         raw = getattr(namespace, name, None)
         if raw is None:
             continue
-        if name in ("allow", "deny"):
+        if name in REPEATABLE:
             values[name] = list(raw)
             continue
         try:

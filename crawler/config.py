@@ -71,6 +71,7 @@ class Config:
     retries: int = 3
     retry_statuses: tuple[int, ...] = (408, 429, 500, 502, 503, 504)
     retry_max_wait: float = 60.0
+    proxy: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for setting in fields(self):
@@ -227,6 +228,15 @@ def _statuses(value: object) -> tuple[int, ...]:
     return tuple(value)
 
 
+def _proxies(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise TypeError("expected a list of proxy URLs")
+    for proxy in value:
+        if not isinstance(proxy, str) or not proxy.startswith(("http://", "https://")):
+            raise ValueError("expected http:// or https:// proxy URLs")
+    return tuple(value)
+
+
 def _same(text: str) -> object:
     return text
 
@@ -370,6 +380,12 @@ SETTINGS: dict[str, Setting] = {
         _parse_number,
         _float(0),
         metavar="SECONDS",
+    ),
+    "proxy": Setting(
+        "send requests through these http(s) proxies in turn (user:password@ allowed)",
+        _parse_patterns,
+        _proxies,
+        metavar="URL",
     ),
     "shutdown_grace": Setting(
         "seconds in-flight requests get to finish after SIGTERM/SIGINT",

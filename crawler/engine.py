@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, final
 
+from yarl import URL
+
 from crawler.config import Config
 from crawler.discovery import SitemapLoader
 from crawler.errors import HandlerFailed, UnexpectedFailure
@@ -22,7 +24,7 @@ from crawler.http import (
     build_session,
     resolve_addresses,
 )
-from crawler.middleware import Middleware
+from crawler.middleware import Middleware, RotatingProxy
 from crawler.models import CrawlRequest, FetchResult, Outcome, PageRecord, Target
 from crawler.parse import (
     NOINDEX_DIRECTIVES,
@@ -178,7 +180,8 @@ class Engine:
     ) -> None:
         self._config = config
         self._storage = storage
-        self._middlewares = tuple(middlewares)
+        self._proxies = RotatingProxy(config.proxy) if config.proxy else None
+        self._middlewares = (*middlewares, *([self._proxies] if self._proxies else []))
         self._processor = processor or LinkFollower(
             obey_nofollow=not config.ignore_robots_meta, agent=product_token(config.user_agent)
         )
@@ -268,6 +271,8 @@ class Engine:
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
         self.refresh_progress()
+        if self._proxies is not None:
+            log.info("proxies: %s", self._proxies.counts, extra={"proxies": self._proxies.counts})
         return CrawlSummary(
             reason="stopped" if self._stopping else "finished",
             pages=self.progress.done,
@@ -281,9 +286,14 @@ class Engine:
         writer_task = asyncio.create_task(writer.run(), name="record-writer")
         writer_task.add_done_callback(self._on_writer_done)
         in_flight: dict[asyncio.Task[None], CrawlRequest | None] = {}
-        seed_addresses = await resolve_addresses(self._seed_hostnames)
+        # The seeds' hosts and the configured proxies are named by the user: the private-network
+        # guard lets them through.
+        proxy_hosts = {URL(proxy).host or "" for proxy in self._config.proxy}
+        seed_addresses = await resolve_addresses(self._seed_hostnames | proxy_hosts)
         async with build_session(self._config, private_addresses_allowed=seed_addresses) as session:
-            fetcher = Fetcher(session, max_size=self._config.max_size)
+            fetcher = Fetcher(
+                session, max_size=self._config.max_size, document_proxies=self._config.proxy
+            )
             robots = None
             if not self._config.ignore_robots:
                 robots = RobotsCache(fetcher.fetch_robots, user_agent=self._config.user_agent)

@@ -9,6 +9,7 @@ CrawlerError
     ├── FetchTimeout           timeout
     ├── ConnectFailed          connection
     ├── BlockedAddress         blocked_address (a non-public address: see allow_private_networks)
+    ├── ProxyFailed            proxy      (the proxy refused, failed or could not be reached)
     ├── DNSFailed              dns
     ├── TLSFailed              tls
     ├── TooLarge               too_large
@@ -67,6 +68,10 @@ class BlockedAddress(FetchError):
     kind = "blocked_address"
 
 
+class ProxyFailed(FetchError):
+    kind = "proxy"
+
+
 class DNSFailed(FetchError):
     kind = "dns"
 
@@ -107,6 +112,7 @@ FETCH_ERRORS: tuple[type[FetchError], ...] = (
     FetchTimeout,
     ConnectFailed,
     BlockedAddress,
+    ProxyFailed,
     DNSFailed,
     TLSFailed,
     TooLarge,

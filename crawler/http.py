@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import final
 
@@ -22,6 +23,7 @@ from crawler.errors import (
     FetchTimeout,
     InvalidURL,
     ProtocolFailed,
+    ProxyFailed,
     RedirectLoop,
     TLSFailed,
     TooLarge,
@@ -126,6 +128,8 @@ def map_client_error(error: BaseException) -> FetchError:
     mapped: FetchError
     if isinstance(error, aiohttp.ClientConnectorError) and _is_blocked(error):
         mapped = BlockedAddress(message)
+    elif isinstance(error, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
+        mapped = ProxyFailed(message)
     elif isinstance(error, aiohttp.TooManyRedirects):
         mapped = TooManyRedirects(message)
     elif isinstance(error, aiohttp.ClientConnectorDNSError):
@@ -178,9 +182,18 @@ class _Response:
 class Fetcher:
     """Fetches one request through the shared session; never raises for a failed fetch."""
 
-    def __init__(self, session: aiohttp.ClientSession, *, max_size: int) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        max_size: int,
+        document_proxies: Sequence[str] = (),
+    ) -> None:
         self._session = session
         self._max_size = max_size
+        # robots.txt and sitemaps go through the crawl's proxies too, so the crawl shows
+        # one face to the sites it visits.
+        self._document_proxies = itertools.cycle(document_proxies) if document_proxies else None
 
     async def fetch(
         self,
@@ -279,8 +292,9 @@ class Fetcher:
         """GET a document for the crawler's own use (robots.txt, a sitemap): the first
         `max_bytes` of its body, redirects followed by aiohttp."""
         try:
+            proxy = next(self._document_proxies) if self._document_proxies else None
             async with self._session.get(
-                URL(url, encoded=True), max_redirects=max_redirects + 1
+                URL(url, encoded=True), max_redirects=max_redirects + 1, proxy=proxy
             ) as response:
                 body = await _read_prefix(response, max_bytes)
                 return DocumentResponse(response.status, body)

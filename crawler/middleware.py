@@ -68,3 +68,37 @@ class DefaultHeaders:
     async def __call__(self, request: OutgoingRequest, call_next: CallNext, /) -> FetchResult:
         missing = {k: v for k, v in self._headers.items() if k not in request.headers}
         return await call_next(request.with_headers(missing) if missing else request)
+
+
+@final
+class RotatingProxy:
+    """Sends each request through the next proxy in turn, and counts what each one did."""
+
+    def __init__(self, proxies: Sequence[str]) -> None:
+        if not proxies:
+            raise ValueError("RotatingProxy needs at least one proxy")
+        self._proxies = list(proxies)
+        self._turn = 0
+        self.counts: dict[str, dict[str, int]] = {
+            mask_credentials(p): {"requests": 0, "failures": 0} for p in self._proxies
+        }
+
+    async def __call__(self, request: OutgoingRequest, call_next: CallNext, /) -> FetchResult:
+        proxy = self._proxies[self._turn % len(self._proxies)]
+        self._turn += 1
+        result = await call_next(request.with_proxy(proxy))
+        counts = self.counts[mask_credentials(proxy)]
+        counts["requests"] += 1
+        if result.error in ("proxy", "connection", "timeout"):
+            counts["failures"] += 1
+        return result
+
+
+def mask_credentials(url: str) -> str:
+    """The URL with any password replaced by `***`, for logs and stats."""
+    scheme, separator, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{separator}{user}:***@{host}"

@@ -9,7 +9,7 @@ from email.utils import parsedate_to_datetime
 
 from crawler.models import FetchResult
 
-RETRY_KINDS = frozenset({"timeout", "connection", "dns"})
+RETRY_KINDS = frozenset({"timeout", "connection", "dns", "proxy"})
 BACKOFF_BASE_S = 0.5
 
 
@@ -23,7 +23,7 @@ class RetryPolicy:
 
 
 def can_retry(policy: RetryPolicy, result: FetchResult) -> bool:
-    """Whether to try again: tries left, and a connection error, timeout, DNS failure, or one of
+    """Whether to try again: tries left, and a connection, proxy or DNS failure, a timeout, or one of
     the retry statuses (never another 4xx)."""
     if result.request.retries >= policy.retries:
         return False

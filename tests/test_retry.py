@@ -39,6 +39,7 @@ def result(status: int | None, error: str | None, retries: int = 0) -> FetchResu
         (None, "timeout", 0, True),
         (None, "connection", 0, True),
         (None, "dns", 0, True),
+        (None, "proxy", 0, True),
         (None, "tls", 0, False),
         (None, "robots", 0, False),
         (503, "http", 3, False),
