@@ -23,8 +23,8 @@ class RetryPolicy:
 
 
 def can_retry(policy: RetryPolicy, result: FetchResult) -> bool:
-    """Whether to try again: tries left, and a connection, proxy or DNS failure, a timeout, or one of
-    the retry statuses (never another 4xx)."""
+    """Whether to try again: tries left, and a connection, proxy or DNS failure, a timeout,
+    or one of the retry statuses (never another 4xx)."""
     if result.request.retries >= policy.retries:
         return False
     return result.error in RETRY_KINDS or (
