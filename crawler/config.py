@@ -25,6 +25,8 @@ Scope = Literal["host", "domain", "any"]
 LogFormat = Literal["text", "json"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 StoreBodies = Literal["none", "html", "all"]
+ProxyStrategy = Literal["round-robin", "random", "sticky"]
+PROXY_STRATEGIES: tuple[ProxyStrategy, ...] = ("round-robin", "random", "sticky")
 
 SCOPES: tuple[Scope, ...] = ("host", "domain", "any")
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
@@ -72,6 +74,9 @@ class Config:
     retry_statuses: tuple[int, ...] = (408, 429, 500, 502, 503, 504)
     retry_max_wait: float = 60.0
     proxy: tuple[str, ...] = ()
+    proxies_file: Path | None = None
+    proxy_strategy: ProxyStrategy = "round-robin"
+    proxy_ban_statuses: tuple[int, ...] = (403, 429)
 
     def __post_init__(self) -> None:
         for setting in fields(self):
@@ -237,6 +242,10 @@ def _proxies(value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _optional_path(value: object) -> Path | None:
+    return None if value is None else _path(value)
+
+
 def _same(text: str) -> object:
     return text
 
@@ -386,6 +395,24 @@ SETTINGS: dict[str, Setting] = {
         _parse_patterns,
         _proxies,
         metavar="URL",
+    ),
+    "proxies_file": Setting(
+        "a file of proxy URLs, one a line, used with --proxy ones",
+        _same,
+        _optional_path,
+        metavar="FILE",
+    ),
+    "proxy_strategy": Setting(
+        "round-robin, random, or sticky (one proxy per host while it works)",
+        _same,
+        _choice(PROXY_STRATEGIES),
+        metavar="{round-robin,random,sticky}",
+    ),
+    "proxy_ban_statuses": Setting(
+        "statuses that mean a proxy is banned: cool it down, try another (comma-separated)",
+        _parse_statuses,
+        _statuses,
+        metavar="CODES",
     ),
     "shutdown_grace": Setting(
         "seconds in-flight requests get to finish after SIGTERM/SIGINT",

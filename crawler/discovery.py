@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import final
 
 from crawler.frontier import Frontier
-from crawler.http import Fetcher
-from crawler.models import CrawlRequest
+from crawler.models import CrawlRequest, DocumentResponse
 from crawler.robots import RobotsCache
 from crawler.sitemaps import Sitemap, parse_sitemap
 from crawler.store import Storage
@@ -25,32 +24,32 @@ class SitemapLoader:
 
     def __init__(
         self,
-        fetcher: Fetcher,
+        fetch: Callable[[str], Awaitable[DocumentResponse]],
         robots: RobotsCache | None,
         storage: Storage,
         *,
         scope: ScopePolicy,
         traps: TrapLimits,
     ) -> None:
-        self._fetcher = fetcher
+        self._fetch = fetch
         self._robots = robots
         self._storage = storage
         self._scope = scope
         self._traps = traps
 
-    async def load(self, origins: Iterable[str], frontier: Frontier, max_size: int) -> None:
+    async def load(self, origins: Iterable[str], frontier: Frontier) -> None:
         """Runs beside the workers; the frontier stays open until it is done."""
         frontier.expect()
         queued = 0
         try:
             for origin in dict.fromkeys(origins):
-                queued += await self._load_site(origin, max_size)
+                queued += await self._load_site(origin)
         except Exception as exc:  # a task boundary: sitemaps are a bonus, never a failure
             log.warning("reading sitemaps failed: %r", exc, exc_info=exc)
         finally:
             frontier.settle(1, discovered=queued)
 
-    async def _load_site(self, origin: str, max_size: int) -> int:
+    async def _load_site(self, origin: str) -> int:
         listed = await self._robots.sitemaps(origin) if self._robots is not None else []
         waiting = listed or [f"{origin}/sitemap.xml"]
         seen: set[str] = set()
@@ -60,14 +59,14 @@ class SitemapLoader:
             if url in seen:
                 continue
             seen.add(url)
-            sitemap = await self._read(url, max_size)
+            sitemap = await self._read(url)
             waiting.extend(sitemap.sitemaps)
             queued += await self._queue(sitemap.pages, url)
         log.info("sitemaps of %s: %d sitemaps read, %d new URLs queued", origin, len(seen), queued)
         return queued
 
-    async def _read(self, url: str, max_size: int) -> Sitemap:
-        response = await self._fetcher.fetch_document(url, max_bytes=max_size)
+    async def _read(self, url: str) -> Sitemap:
+        response = await self._fetch(url)
         if response.status != 200:
             log.info("sitemap %s: %s", url, response.error or f"status {response.status}")
             return Sitemap()

@@ -11,13 +11,14 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Literal, final
 
 from yarl import URL
 
 from crawler.config import Config
 from crawler.discovery import SitemapLoader
-from crawler.errors import HandlerFailed, UnexpectedFailure
+from crawler.errors import ConfigError, HandlerFailed, UnexpectedFailure
 from crawler.frontier import Frontier, FrontierLimits
 from crawler.http import (
     Fetcher,
@@ -25,7 +26,7 @@ from crawler.http import (
     resolve_addresses,
 )
 from crawler.middleware import Middleware, RotatingProxy
-from crawler.models import CrawlRequest, FetchResult, Outcome, PageRecord, Target
+from crawler.models import CrawlRequest, DocumentResponse, FetchResult, Outcome, PageRecord, Target
 from crawler.parse import (
     NOINDEX_DIRECTIVES,
     extract_links,
@@ -180,7 +181,17 @@ class Engine:
     ) -> None:
         self._config = config
         self._storage = storage
-        self._proxies = RotatingProxy(config.proxy) if config.proxy else None
+        proxies = [*config.proxy, *read_proxies_file(config.proxies_file)]
+        self._proxy_urls = tuple(proxies)
+        self._proxies = (
+            RotatingProxy(
+                proxies,
+                strategy=config.proxy_strategy,
+                ban_statuses=frozenset(config.proxy_ban_statuses),
+            )
+            if proxies
+            else None
+        )
         self._middlewares = (*middlewares, *([self._proxies] if self._proxies else []))
         self._processor = processor or LinkFollower(
             obey_nofollow=not config.ignore_robots_meta, agent=product_token(config.user_agent)
@@ -288,15 +299,15 @@ class Engine:
         in_flight: dict[asyncio.Task[None], CrawlRequest | None] = {}
         # The seeds' hosts and the configured proxies are named by the user: the private-network
         # guard lets them through.
-        proxy_hosts = {URL(proxy).host or "" for proxy in self._config.proxy}
+        proxy_hosts = {URL(proxy).host or "" for proxy in self._proxy_urls}
         seed_addresses = await resolve_addresses(self._seed_hostnames | proxy_hosts)
         async with build_session(self._config, private_addresses_allowed=seed_addresses) as session:
-            fetcher = Fetcher(
-                session, max_size=self._config.max_size, document_proxies=self._config.proxy
-            )
+            fetcher = Fetcher(session, max_size=self._config.max_size)
             robots = None
             if not self._config.ignore_robots:
-                robots = RobotsCache(fetcher.fetch_robots, user_agent=self._config.user_agent)
+                robots = RobotsCache(
+                    self._document_fetch(fetcher.fetch_robots), user_agent=self._config.user_agent
+                )
             throttle = Throttle(
                 per_host=self._config.per_host,
                 base_delay=self._config.delay,
@@ -318,12 +329,19 @@ class Engine:
             self._workers = workers
             sitemaps = None
             if self._config.sitemaps and self._config.max_depth != 0:
+                max_bytes = self._config.max_size
+
+                async def fetch_sitemap(url: str, proxy: str | None) -> DocumentResponse:
+                    return await fetcher.fetch_document(url, max_bytes=max_bytes, proxy=proxy)
+
                 loader = SitemapLoader(
-                    fetcher, robots, self._storage, scope=scope, traps=self._traps
+                    self._document_fetch(fetch_sitemap),
+                    robots,
+                    self._storage,
+                    scope=scope,
+                    traps=self._traps,
                 )
-                sitemaps = asyncio.create_task(
-                    loader.load(self._seed_origins, frontier, self._config.max_size)
-                )
+                sitemaps = asyncio.create_task(loader.load(self._seed_origins, frontier))
             await asyncio.gather(*workers, return_exceptions=True)
             if sitemaps is not None:
                 sitemaps.cancel()
@@ -336,6 +354,19 @@ class Engine:
         if budget is not None:
             left = await self._storage.count_over_budget(budget)
             await self._storage.set_counter("max_pages_per_host", left)
+
+    def _document_fetch(
+        self, fetch: Callable[[str, str | None], Awaitable[DocumentResponse]]
+    ) -> Callable[[str], Awaitable[DocumentResponse]]:
+        """`fetch` for the crawler's own documents, through the proxies when there are some."""
+        proxies = self._proxies
+
+        async def through_proxies(url: str) -> DocumentResponse:
+            if proxies is None:
+                return await fetch(url, None)
+            return await proxies.fetch_document(url, fetch)
+
+        return through_proxies
 
     def _on_writer_done(self, task: asyncio.Task[None]) -> None:
         """If storing fails the crawl cannot go on: stop the workers; `_crawl` re-raises."""
@@ -458,6 +489,28 @@ class Engine:
             "finishing in-flight requests" if first else "stopping now",
         )
         self.stop(number)
+
+
+def read_proxies_file(path: Path | None) -> list[str]:
+    """Proxy URLs from a file, one a line (blank lines and # comments skipped).
+
+    Raises `ConfigError` if the file cannot be read or a line is not an http(s) URL.
+    """
+    if path is None:
+        return []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read proxies file {path}: {exc}") from None
+    proxies = []
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if not text.startswith(("http://", "https://")):
+            raise ConfigError(f"{path}:{number}: not an http(s) proxy URL")
+        proxies.append(text)
+    return proxies
 
 
 def _record(result: FetchResult, error: str | None) -> PageRecord:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import itertools
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import final
 
@@ -187,13 +186,9 @@ class Fetcher:
         session: aiohttp.ClientSession,
         *,
         max_size: int,
-        document_proxies: Sequence[str] = (),
     ) -> None:
         self._session = session
         self._max_size = max_size
-        # robots.txt and sitemaps go through the crawl's proxies too, so the crawl shows
-        # one face to the sites it visits.
-        self._document_proxies = itertools.cycle(document_proxies) if document_proxies else None
 
     async def fetch(
         self,
@@ -280,19 +275,23 @@ class Fetcher:
         response.error = None if verdict == ALREADY_RECORDED else verdict
         return False
 
-    async def fetch_robots(self, url: str) -> DocumentResponse:
+    async def fetch_robots(self, url: str, proxy: str | None = None) -> DocumentResponse:
         """GET a robots.txt: up to 5 redirects, at most 500 KiB kept."""
         return await self.fetch_document(
-            url, max_bytes=ROBOTS_MAX_BYTES, max_redirects=ROBOTS_MAX_REDIRECTS
+            url, max_bytes=ROBOTS_MAX_BYTES, max_redirects=ROBOTS_MAX_REDIRECTS, proxy=proxy
         )
 
     async def fetch_document(
-        self, url: str, *, max_bytes: int, max_redirects: int = MAX_REDIRECTS
+        self,
+        url: str,
+        *,
+        max_bytes: int,
+        max_redirects: int = MAX_REDIRECTS,
+        proxy: str | None = None,
     ) -> DocumentResponse:
         """GET a document for the crawler's own use (robots.txt, a sitemap): the first
         `max_bytes` of its body, redirects followed by aiohttp."""
         try:
-            proxy = next(self._document_proxies) if self._document_proxies else None
             async with self._session.get(
                 URL(url, encoded=True), max_redirects=max_redirects + 1, proxy=proxy
             ) as response:

@@ -7,11 +7,17 @@ or answer without calling it at all. In a list, the first middleware is the oute
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol, final
 
-from crawler.models import CrawlRequest, FetchResult
+from crawler.models import CrawlRequest, DocumentResponse, FetchResult
+
+log = logging.getLogger("crawler")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,28 +76,143 @@ class DefaultHeaders:
         return await call_next(request.with_headers(missing) if missing else request)
 
 
+PROXY_FAILURE_KINDS = frozenset({"proxy", "connection", "timeout"})
+COOLDOWN_START_S = 1.0
+COOLDOWN_MAX_S = 300.0
+EVICT_AFTER = 5  # consecutive failures
+PROXY_AUTH_REQUIRED = 407
+
+
+@dataclass
+class _ProxyState:
+    url: str
+    requests: int = 0
+    failures: int = 0
+    bans: int = 0
+    in_a_row: int = 0
+    cool_until: float = 0.0
+    evicted: bool = False
+
+
 @final
 class RotatingProxy:
-    """Sends each request through the next proxy in turn, and counts what each one did."""
+    """Sends each request through one of the proxies, keeping the failing ones out.
 
-    def __init__(self, proxies: Sequence[str]) -> None:
+    Strategies: `round-robin`, `random`, or `sticky` (one proxy per host while it works). A
+    proxy that fails (cannot be reached, refuses, times out) or answers with a ban status is
+    cooled down (1 s, doubling up to 300 s) and the request tried at once through another; after
+    5 failures in a row it is evicted. When every proxy is cooling down the request waits for
+    the first to come back (and says so in the log); when all are evicted, requests fail with
+    `error: "proxy"` rather than going out directly.
+    """
+
+    def __init__(
+        self,
+        proxies: Sequence[str],
+        *,
+        strategy: str = "round-robin",
+        ban_statuses: frozenset[int] = frozenset(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not proxies:
             raise ValueError("RotatingProxy needs at least one proxy")
-        self._proxies = list(proxies)
+        self._states = [_ProxyState(url) for url in proxies]
+        self._strategy = strategy
+        self._ban_statuses = ban_statuses
+        self._clock = clock
         self._turn = 0
-        self.counts: dict[str, dict[str, int]] = {
-            mask_credentials(p): {"requests": 0, "failures": 0} for p in self._proxies
+        self._random = random.Random()
+        self._sticky: dict[str, int] = {}
+
+    @property
+    def counts(self) -> dict[str, dict[str, int | bool]]:
+        """Per proxy (credentials masked): requests, failures, bans, evicted."""
+        return {
+            mask_credentials(s.url): {
+                "requests": s.requests,
+                "failures": s.failures,
+                "bans": s.bans,
+                "evicted": s.evicted,
+            }
+            for s in self._states
         }
 
     async def __call__(self, request: OutgoingRequest, call_next: CallNext, /) -> FetchResult:
-        proxy = self._proxies[self._turn % len(self._proxies)]
+        result: FetchResult | None = None
+        for _ in range(len(self._states)):
+            state = await self._choose(request.crawl.host)
+            if state is None:
+                break
+            result = await call_next(request.with_proxy(state.url))
+            if self._went_well(state, result.status, result.error):
+                return result
+            self._sticky.pop(request.crawl.host, None)
+        return result or FetchResult.failed(request.crawl, "proxy")
+
+    async def fetch_document(
+        self, url: str, fetch: Callable[[str, str | None], Awaitable[DocumentResponse]]
+    ) -> DocumentResponse:
+        """Fetch one of the crawler's own documents (robots.txt, a sitemap) the same way, so
+        the crawl shows one face to the sites it visits."""
+        host = url.split("/", 3)[2]
+        response = DocumentResponse(None, error="proxy")
+        for _ in range(len(self._states)):
+            state = await self._choose(host)
+            if state is None:
+                break
+            response = await fetch(url, state.url)
+            if self._went_well(state, response.status, response.error):
+                return response
+        return response
+
+    async def _choose(self, host: str) -> _ProxyState | None:
+        while True:
+            alive = [s for s in self._states if not s.evicted]
+            if not alive:
+                log.error("every proxy has been evicted: requests fail with error 'proxy'")
+                return None
+            now = self._clock()
+            ready = [s for s in alive if s.cool_until <= now]
+            if ready:
+                return self._pick(ready, host)
+            wait = min(s.cool_until for s in alive) - now
+            log.warning("all proxies are cooling down: waiting %.1f s", wait)
+            await asyncio.sleep(wait)
+
+    def _pick(self, ready: list[_ProxyState], host: str) -> _ProxyState:
+        if self._strategy == "random":
+            return self._random.choice(ready)
+        if self._strategy == "sticky":
+            index = self._sticky.get(host)
+            if index is not None and self._states[index] in ready:
+                return self._states[index]
+            chosen = ready[hash(host) % len(ready)]
+            self._sticky[host] = self._states.index(chosen)
+            return chosen
+        chosen = ready[self._turn % len(ready)]
         self._turn += 1
-        result = await call_next(request.with_proxy(proxy))
-        counts = self.counts[mask_credentials(proxy)]
-        counts["requests"] += 1
-        if result.error in ("proxy", "connection", "timeout"):
-            counts["failures"] += 1
-        return result
+        return chosen
+
+    def _went_well(self, state: _ProxyState, status: int | None, error: str | None) -> bool:
+        state.requests += 1
+        banned = status is not None and status in self._ban_statuses
+        refused = status == PROXY_AUTH_REQUIRED
+        if error not in PROXY_FAILURE_KINDS and not banned and not refused:
+            state.in_a_row = 0
+            return True
+        state.failures += 1
+        state.bans += banned
+        state.in_a_row += 1
+        cooldown = min(COOLDOWN_START_S * 2 ** (state.in_a_row - 1), COOLDOWN_MAX_S)
+        state.cool_until = self._clock() + cooldown
+        if state.in_a_row >= EVICT_AFTER and not state.evicted:
+            state.evicted = True
+            log.warning(
+                "proxy %s evicted after %d failures in a row",
+                mask_credentials(state.url),
+                state.in_a_row,
+            )
+        return False
 
 
 def mask_credentials(url: str) -> str:

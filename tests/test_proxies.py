@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
-from crawler.middleware import mask_credentials
-from tests.conftest import SiteFactory
+from crawler.engine import read_proxies_file
+from crawler.errors import ConfigError
+from crawler.middleware import OutgoingRequest, RotatingProxy, mask_credentials
+from crawler.models import CrawlRequest, FetchResult
+from tests.conftest import Handler, SiteFactory, start_app
 from tests.test_engine import crawl
 
 
@@ -22,9 +28,18 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-async def forward_proxy() -> AsyncIterator[str]:
-    """A real HTTP forward proxy on 127.0.0.1, started for the test."""
+@dataclass
+class ProxyProcess:
+    url: str
+    process: asyncio.subprocess.Process
+
+    async def stop(self) -> None:
+        self.process.terminate()
+        await self.process.wait()
+
+
+async def forward_proxy_process() -> ProxyProcess:
+    """Start a real HTTP forward proxy (proxy.py) on 127.0.0.1 and wait until it listens."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -41,19 +56,24 @@ async def forward_proxy() -> AsyncIterator[str]:
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
+    for _ in range(200):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        break
+    return ProxyProcess(f"http://127.0.0.1:{port}", process)
+
+
+@pytest.fixture
+async def forward_proxy() -> AsyncIterator[str]:
+    proxy = await forward_proxy_process()
     try:
-        for _ in range(200):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            writer.close()
-            break
-        yield f"http://127.0.0.1:{port}"
+        yield proxy.url
     finally:
-        process.terminate()
-        await process.wait()
+        await proxy.stop()
 
 
 async def test_requests_go_through_the_proxies_in_turn(
@@ -77,3 +97,131 @@ async def test_requests_go_through_the_proxies_in_turn(
 def test_credentials_are_masked() -> None:
     assert mask_credentials("http://ann:s3cret@proxy.test:3128") == "http://ann:***@proxy.test:3128"
     assert mask_credentials("http://proxy.test:3128") == "http://proxy.test:3128"
+
+
+def answering(status: int) -> Handler:
+    async def handler(_: web.Request) -> web.Response:
+        return web.Response(status=status, text="no")
+
+    return handler
+
+
+@pytest.fixture
+async def fake_proxy() -> AsyncIterator[Callable[[int], Awaitable[str]]]:
+    """Start servers that answer every proxied request with one status (banning, 407)."""
+    runners: list[web.AppRunner] = []
+
+    async def start(status: int) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", answering(status))
+        runner, port = await start_app(app)
+        runners.append(runner)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def test_a_dead_proxy_is_cooled_down_and_the_work_goes_through_the_live_one(
+    tmp_path: Path, serve_site: SiteFactory, forward_proxy: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    site = await serve_site(20, host="127.0.0.2")
+    dead = f"http://ann:s3cret@127.0.0.1:{free_port()}"
+    caplog.set_level(logging.INFO, logger="crawler")
+
+    _, records = await crawl(tmp_path, [site.url("/")], proxy=[dead, forward_proxy], retries=0)
+
+    assert {r.error for r in records} == {None}
+    assert len(records) == 21
+    assert "s3cret" not in caplog.text
+    counts = next(r.proxies for r in caplog.records if hasattr(r, "proxies"))
+    assert counts["http://ann:***@" + dead.split("@")[1]]["failures"] >= 1
+    assert counts[forward_proxy] == {"requests": 22, "failures": 0, "bans": 0, "evicted": False}
+
+
+async def test_banning_and_407_proxies_are_cooled_down_for_the_good_one(
+    tmp_path: Path,
+    serve_site: SiteFactory,
+    forward_proxy: str,
+    fake_proxy: Callable[[int], Awaitable[str]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    site = await serve_site(5, host="127.0.0.2")
+    banning = await fake_proxy(403)
+    refusing = await fake_proxy(407)
+    caplog.set_level(logging.INFO, logger="crawler")
+
+    _, records = await crawl(
+        tmp_path, [site.url("/")], proxy=[banning, refusing, forward_proxy], retries=0
+    )
+
+    assert [(r.status, r.error) for r in records] == [(200, None)] * 6
+    counts = next(r.proxies for r in caplog.records if hasattr(r, "proxies"))
+    assert counts[banning]["bans"] >= 1
+    assert counts[refusing]["failures"] >= 1
+
+
+async def test_with_every_proxy_evicted_nothing_goes_out_directly(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    site = await serve_site(3, host="127.0.0.2")
+    dead = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
+
+    _, records = await crawl(tmp_path, [site.url("/")], proxy=dead, retries=0)
+
+    assert [(r.status, r.error) for r in records] == [(None, "proxy")]
+    assert not site.hits
+    assert site.robots_hits == 0
+
+
+async def test_sticky_keeps_a_host_on_one_proxy(
+    tmp_path: Path, serve_site: SiteFactory, forward_proxy: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    second = await forward_proxy_process()
+    site = await serve_site(10, host="127.0.0.2")
+    caplog.set_level(logging.INFO, logger="crawler")
+    try:
+        await crawl(
+            tmp_path, [site.url("/")], proxy=[forward_proxy, second.url], proxy_strategy="sticky"
+        )
+    finally:
+        await second.stop()
+
+    counts = next(r.proxies for r in caplog.records if hasattr(r, "proxies"))
+    used = sorted(c["requests"] for c in counts.values())
+    assert used == [0, 12]  # 11 pages and the robots.txt, all through one proxy
+
+
+def test_a_proxies_file_is_read_and_checked(tmp_path: Path) -> None:
+    good = tmp_path / "proxies.txt"
+    good.write_text("# office proxies\nhttp://10.0.0.5:3128\n\nhttps://u:p@proxy.test:8443\n")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("http://ok:1\nsocks9://nope\n")
+
+    assert read_proxies_file(good) == ["http://10.0.0.5:3128", "https://u:p@proxy.test:8443"]
+    with pytest.raises(ConfigError, match=r"bad\.txt:2: not an http\(s\) proxy URL"):
+        read_proxies_file(bad)
+
+
+async def test_a_proxy_failing_five_times_in_a_row_is_evicted() -> None:
+    now = [0.0]
+    rotation = RotatingProxy(["http://bad:1", "http://good:2"], clock=lambda: now[0])
+    request = OutgoingRequest(CrawlRequest("http://h.test/", "h.test", 0))
+    used: list[str | None] = []
+
+    async def send(sent: OutgoingRequest) -> FetchResult:
+        used.append(sent.proxy)
+        error = "proxy" if sent.proxy == "http://bad:1" else None
+        return FetchResult(sent.crawl, sent.url, None if error else 200, None, b"", error, "", 0)
+
+    for _ in range(5):
+        result = await rotation(request, send)
+        assert result.status == 200
+        now[0] += 1000  # past any cooldown
+
+    assert used.count("http://bad:1") == 5
+    assert rotation.counts["http://bad:1"]["evicted"] is True
+    used.clear()
+    await rotation(request, send)
+    assert used == ["http://good:2"]
