@@ -77,6 +77,7 @@ class Config:
     proxies_file: Path | None = None
     proxy_strategy: ProxyStrategy = "round-robin"
     proxy_ban_statuses: tuple[int, ...] = (403, 429)
+    proxy_concurrency: int | None = None
 
     def __post_init__(self) -> None:
         for setting in fields(self):
@@ -413,6 +414,12 @@ SETTINGS: dict[str, Setting] = {
         _parse_statuses,
         _statuses,
         metavar="CODES",
+    ),
+    "proxy_concurrency": Setting(
+        "requests in flight through one proxy at most",
+        _parse_optional_whole,
+        _optional_int(1),
+        metavar="N",
     ),
     "shutdown_grace": Setting(
         "seconds in-flight requests get to finish after SIGTERM/SIGINT",

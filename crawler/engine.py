@@ -188,6 +188,7 @@ class Engine:
                 proxies,
                 strategy=config.proxy_strategy,
                 ban_statuses=frozenset(config.proxy_ban_statuses),
+                max_per_proxy=config.proxy_concurrency,
             )
             if proxies
             else None

@@ -92,6 +92,7 @@ class _ProxyState:
     in_a_row: int = 0
     cool_until: float = 0.0
     evicted: bool = False
+    in_flight: int = 0
 
 
 @final
@@ -112,6 +113,7 @@ class RotatingProxy:
         *,
         strategy: str = "round-robin",
         ban_statuses: frozenset[int] = frozenset(),
+        max_per_proxy: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not proxies:
@@ -123,6 +125,8 @@ class RotatingProxy:
         self._turn = 0
         self._random = random.Random()
         self._sticky: dict[str, int] = {}
+        self._max_per_proxy = max_per_proxy
+        self._slot_freed = asyncio.Event()
 
     @property
     def counts(self) -> dict[str, dict[str, int | bool]]:
@@ -143,7 +147,11 @@ class RotatingProxy:
             state = await self._choose(request.crawl.host)
             if state is None:
                 break
-            result = await call_next(request.with_proxy(state.url))
+            state.in_flight += 1
+            try:
+                result = await call_next(request.with_proxy(state.url))
+            finally:
+                self._release(state)
             if self._went_well(state, result.status, result.error):
                 return result
             self._sticky.pop(request.crawl.host, None)
@@ -160,7 +168,11 @@ class RotatingProxy:
             state = await self._choose(host)
             if state is None:
                 break
-            response = await fetch(url, state.url)
+            state.in_flight += 1
+            try:
+                response = await fetch(url, state.url)
+            finally:
+                self._release(state)
             if self._went_well(state, response.status, response.error):
                 return response
         return response
@@ -173,11 +185,23 @@ class RotatingProxy:
                 return None
             now = self._clock()
             ready = [s for s in alive if s.cool_until <= now]
-            if ready:
-                return self._pick(ready, host)
+            free = [s for s in ready if self._has_room(s)]
+            if free:
+                return self._pick(free, host)
+            if ready:  # working proxies, all at their concurrency limit
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
             wait = min(s.cool_until for s in alive) - now
             log.warning("all proxies are cooling down: waiting %.1f s", wait)
             await asyncio.sleep(wait)
+
+    def _has_room(self, state: _ProxyState) -> bool:
+        return self._max_per_proxy is None or state.in_flight < self._max_per_proxy
+
+    def _release(self, state: _ProxyState) -> None:
+        state.in_flight -= 1
+        self._slot_freed.set()
 
     def _pick(self, ready: list[_ProxyState], host: str) -> _ProxyState:
         if self._strategy == "random":

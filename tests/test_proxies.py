@@ -225,3 +225,21 @@ async def test_a_proxy_failing_five_times_in_a_row_is_evicted() -> None:
     used.clear()
     await rotation(request, send)
     assert used == ["http://good:2"]
+
+
+async def test_each_proxy_carries_at_most_its_concurrency(
+    tmp_path: Path, serve_site: SiteFactory, forward_proxy: str
+) -> None:
+    site = await serve_site(30, host="127.0.0.2", delay_s=0.02)
+
+    _, records = await crawl(
+        tmp_path,
+        [site.url("/")],
+        proxy=[forward_proxy],
+        proxy_concurrency=2,
+        concurrency=16,
+        per_host=16,
+    )
+
+    assert len(records) == 31
+    assert site.in_flight.most == 2
