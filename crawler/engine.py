@@ -284,7 +284,11 @@ class Engine:
                 self._grace_timer.cancel()
         self.refresh_progress()
         if self._proxies is not None:
-            log.info("proxies: %s", self._proxies.counts, extra={"proxies": self._proxies.counts})
+            counts = self._proxies.counts
+            log.info("proxies: %s", counts, extra={"proxies": counts})
+            for proxy, figures in counts.items():
+                for figure, value in figures.items():
+                    await self._storage.set_counter(f"proxy {proxy} {figure}", value)
         return CrawlSummary(
             reason="stopped" if self._stopping else "finished",
             pages=self.progress.done,

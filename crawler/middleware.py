@@ -93,6 +93,7 @@ class _ProxyState:
     cool_until: float = 0.0
     evicted: bool = False
     in_flight: int = 0
+    latency_ms: int = 0  # summed over requests
 
 
 @final
@@ -129,14 +130,16 @@ class RotatingProxy:
         self._slot_freed = asyncio.Event()
 
     @property
-    def counts(self) -> dict[str, dict[str, int | bool]]:
-        """Per proxy (credentials masked): requests, failures, bans, evicted."""
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per proxy (credentials masked): requests, failures, bans, evicted (0/1), average
+        latency in milliseconds."""
         return {
             mask_credentials(s.url): {
                 "requests": s.requests,
                 "failures": s.failures,
                 "bans": s.bans,
-                "evicted": s.evicted,
+                "evicted": int(s.evicted),
+                "avg_latency_ms": s.latency_ms // s.requests if s.requests else 0,
             }
             for s in self._states
         }
@@ -148,10 +151,11 @@ class RotatingProxy:
             if state is None:
                 break
             state.in_flight += 1
+            started = time.perf_counter()
             try:
                 result = await call_next(request.with_proxy(state.url))
             finally:
-                self._release(state)
+                self._release(state, started)
             if self._went_well(state, result.status, result.error):
                 return result
             self._sticky.pop(request.crawl.host, None)
@@ -169,10 +173,11 @@ class RotatingProxy:
             if state is None:
                 break
             state.in_flight += 1
+            started = time.perf_counter()
             try:
                 response = await fetch(url, state.url)
             finally:
-                self._release(state)
+                self._release(state, started)
             if self._went_well(state, response.status, response.error):
                 return response
         return response
@@ -199,8 +204,9 @@ class RotatingProxy:
     def _has_room(self, state: _ProxyState) -> bool:
         return self._max_per_proxy is None or state.in_flight < self._max_per_proxy
 
-    def _release(self, state: _ProxyState) -> None:
+    def _release(self, state: _ProxyState, started: float) -> None:
         state.in_flight -= 1
+        state.latency_ms += round((time.perf_counter() - started) * 1000)
         self._slot_freed.set()
 
     def _pick(self, ready: list[_ProxyState], host: str) -> _ProxyState:

@@ -138,3 +138,5 @@ class CrawlStats:
     first_fetched_at: str | None
     last_fetched_at: str | None
     limits_hit: dict[str, int] = field(default_factory=dict)
+    proxies: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per proxy (credentials masked): requests, failures, bans, evicted, avg_latency_ms."""

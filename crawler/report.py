@@ -31,6 +31,7 @@ def stats_as_dict(stats: CrawlStats) -> dict[str, object]:
         "by_error": stats.by_error,
         "by_host": stats.by_host,
         "limits_hit": stats.limits_hit,
+        "proxies": stats.proxies,
     }
 
 
@@ -51,6 +52,7 @@ def format_stats(stats: CrawlStats) -> str:
         ("by error", stats.by_error),
         ("by host", dict(list(stats.by_host.items())[:TOP_HOSTS])),
         ("links dropped by limit", stats.limits_hit),
+        *((f"proxy {proxy}", figures) for proxy, figures in stats.proxies.items()),
     ):
         lines.append(f"{title}:")
         lines.extend(f"  {key:<40} {count}" for key, count in counts.items())

@@ -17,6 +17,7 @@ from crawler.engine import read_proxies_file
 from crawler.errors import ConfigError
 from crawler.middleware import OutgoingRequest, RotatingProxy, mask_credentials
 from crawler.models import CrawlRequest, FetchResult
+from crawler.store.sqlite import SqliteStorage
 from tests.conftest import Handler, SiteFactory, start_app
 from tests.test_engine import crawl
 
@@ -137,7 +138,14 @@ async def test_a_dead_proxy_is_cooled_down_and_the_work_goes_through_the_live_on
     assert "s3cret" not in caplog.text
     counts = next(r.proxies for r in caplog.records if hasattr(r, "proxies"))
     assert counts["http://ann:***@" + dead.split("@")[1]]["failures"] >= 1
-    assert counts[forward_proxy] == {"requests": 22, "failures": 0, "bans": 0, "evicted": False}
+    live = counts[forward_proxy]
+    assert (live["requests"], live["failures"], live["bans"], live["evicted"]) == (22, 0, 0, 0)
+    assert live["avg_latency_ms"] >= 0
+    storage = await SqliteStorage.open(tmp_path / "crawl.db", read_only=True)
+    stats = await storage.stats()
+    await storage.close()
+    assert stats.proxies[forward_proxy]["requests"] == 22
+    assert "s3cret" not in str(stats.proxies)
 
 
 async def test_banning_and_407_proxies_are_cooled_down_for_the_good_one(
@@ -221,7 +229,7 @@ async def test_a_proxy_failing_five_times_in_a_row_is_evicted() -> None:
         now[0] += 1000  # past any cooldown
 
     assert used.count("http://bad:1") == 5
-    assert rotation.counts["http://bad:1"]["evicted"] is True
+    assert rotation.counts["http://bad:1"]["evicted"] == 1
     used.clear()
     await rotation(request, send)
     assert used == ["http://good:2"]

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
-from typing import final
+from typing import Any, final
 
 import aiosqlite
 
@@ -326,7 +326,7 @@ class SqliteStorage:
             by_host=await self._group("host"),
             first_fetched_at=await self._scalar("SELECT min(fetched_at) FROM urls WHERE state = 2"),
             last_fetched_at=await self._scalar("SELECT max(fetched_at) FROM urls WHERE state = 2"),
-            limits_hit=await self._counters(),
+            **_split_counters(await self._counters()),
         )
 
     async def _counters(self) -> dict[str, int]:
@@ -388,6 +388,21 @@ class _Transaction:
             self._lock.release()
         if isinstance(error, sqlite3.Error):
             raise StorageError(f"cannot write database {self._path}: {error}") from None
+
+
+PROXY_COUNTER = "proxy "  # counters named "proxy <url> <figure>" are per-proxy figures
+
+
+def _split_counters(counters: dict[str, int]) -> dict[str, Any]:
+    limits: dict[str, int] = {}
+    proxies: dict[str, dict[str, int]] = {}
+    for name, value in counters.items():
+        if name.startswith(PROXY_COUNTER):
+            proxy, _, figure = name[len(PROXY_COUNTER) :].rpartition(" ")
+            proxies.setdefault(proxy, {})[figure] = value
+        else:
+            limits[name] = value
+    return {"limits_hit": limits, "proxies": proxies}
 
 
 def _redirected_row(request: CrawlRequest, record: PageRecord) -> tuple[object, ...]:
