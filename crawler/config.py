@@ -234,12 +234,15 @@ def _statuses(value: object) -> tuple[int, ...]:
     return tuple(value)
 
 
+PROXY_SCHEMES = ("http://", "https://", "socks5://", "socks5h://", "socks4://")
+
+
 def _proxies(value: object) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, list | tuple):
         raise TypeError("expected a list of proxy URLs")
     for proxy in value:
-        if not isinstance(proxy, str) or not proxy.startswith(("http://", "https://")):
-            raise ValueError("expected http:// or https:// proxy URLs")
+        if not isinstance(proxy, str) or not proxy.startswith(PROXY_SCHEMES):
+            raise ValueError("expected http://, https://, socks5:// or socks4:// proxy URLs")
     return tuple(value)
 
 
@@ -392,7 +395,7 @@ SETTINGS: dict[str, Setting] = {
         metavar="SECONDS",
     ),
     "proxy": Setting(
-        "send requests through these http(s) proxies in turn (user:password@ allowed)",
+        "send requests through these http(s) or socks proxies (user:password@ allowed)",
         _parse_patterns,
         _proxies,
         metavar="URL",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
@@ -16,13 +17,14 @@ from typing import Literal, final
 
 from yarl import URL
 
-from crawler.config import Config
+from crawler.config import PROXY_SCHEMES, Config
 from crawler.discovery import SitemapLoader
 from crawler.errors import ConfigError, HandlerFailed, UnexpectedFailure
 from crawler.frontier import Frontier, FrontierLimits
 from crawler.http import (
     Fetcher,
     build_session,
+    build_socks_sessions,
     resolve_addresses,
 )
 from crawler.middleware import Middleware, RotatingProxy
@@ -306,8 +308,14 @@ class Engine:
         # guard lets them through.
         proxy_hosts = {URL(proxy).host or "" for proxy in self._proxy_urls}
         seed_addresses = await resolve_addresses(self._seed_hostnames | proxy_hosts)
-        async with build_session(self._config, private_addresses_allowed=seed_addresses) as session:
-            fetcher = Fetcher(session, max_size=self._config.max_size)
+        async with (
+            build_session(self._config, private_addresses_allowed=seed_addresses) as session,
+            contextlib.AsyncExitStack() as socks_stack,
+        ):
+            socks = build_socks_sessions(self._config, self._proxy_urls)
+            for socks_session in socks.values():
+                await socks_stack.enter_async_context(socks_session)
+            fetcher = Fetcher(session, max_size=self._config.max_size, socks_sessions=socks)
             robots = None
             if not self._config.ignore_robots:
                 robots = RobotsCache(
@@ -512,8 +520,8 @@ def read_proxies_file(path: Path | None) -> list[str]:
         text = line.strip()
         if not text or text.startswith("#"):
             continue
-        if not text.startswith(("http://", "https://")):
-            raise ConfigError(f"{path}:{number}: not an http(s) proxy URL")
+        if not text.startswith(PROXY_SCHEMES):
+            raise ConfigError(f"{path}:{number}: not an http(s) or socks proxy URL")
         proxies.append(text)
     return proxies
 

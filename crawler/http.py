@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import final
 
 import aiohttp
+from aiohttp_socks import ProxyConnectionError, ProxyConnector, ProxyError, ProxyTimeoutError
 from yarl import URL
 
 from crawler.config import Config
@@ -37,6 +38,17 @@ ROBOTS_MAX_BYTES = 500 * 1024
 DNS_CACHE_TTL_S = 300
 KEEPALIVE_S = 30.0
 CONNECT_TIMEOUT_CAP_S = 10.0
+SOCKS_SCHEMES = ("socks5://", "socks5h://", "socks4://")
+SOCKS_ERRORS = ProxyError | ProxyConnectionError | ProxyTimeoutError
+# What a failed fetch can raise: each is mapped to an error kind by map_client_error().
+FETCH_FAILURES = (
+    TimeoutError,
+    aiohttp.ClientError,
+    ValueError,
+    ProxyError,
+    ProxyConnectionError,
+    ProxyTimeoutError,
+)
 AddrInfo = tuple[int, int, int, str, tuple[str, int] | tuple[str, int, int, int]]
 
 
@@ -107,6 +119,30 @@ def build_session(
         ttl_dns_cache=DNS_CACHE_TTL_S,
         keepalive_timeout=KEEPALIVE_S,
     )
+    return _session(config, connector)
+
+
+def build_socks_sessions(
+    config: Config, proxies: Iterable[str]
+) -> dict[str, aiohttp.ClientSession]:
+    """A session for each SOCKS proxy: aiohttp reaches SOCKS only through a connector of its own
+    (aiohttp-socks), so these are the one exception to the single shared session."""
+    return {
+        proxy: _session(
+            config,
+            ProxyConnector.from_url(
+                proxy,
+                limit=config.concurrency,
+                limit_per_host=config.per_host,
+                keepalive_timeout=KEEPALIVE_S,
+            ),
+        )
+        for proxy in proxies
+        if proxy.startswith(SOCKS_SCHEMES)
+    }
+
+
+def _session(config: Config, connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
     timeout = aiohttp.ClientTimeout(
         total=config.timeout,
         sock_connect=min(config.timeout, CONNECT_TIMEOUT_CAP_S),
@@ -127,7 +163,9 @@ def map_client_error(error: BaseException) -> FetchError:
     mapped: FetchError
     if isinstance(error, aiohttp.ClientConnectorError) and _is_blocked(error):
         mapped = BlockedAddress(message)
-    elif isinstance(error, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
+    elif isinstance(
+        error, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError | SOCKS_ERRORS
+    ):
         mapped = ProxyFailed(message)
     elif isinstance(error, aiohttp.TooManyRedirects):
         mapped = TooManyRedirects(message)
@@ -186,9 +224,17 @@ class Fetcher:
         session: aiohttp.ClientSession,
         *,
         max_size: int,
+        socks_sessions: Mapping[str, aiohttp.ClientSession] | None = None,
     ) -> None:
         self._session = session
         self._max_size = max_size
+        self._socks_sessions = socks_sessions or {}
+
+    def _route(self, proxy: str | None) -> tuple[aiohttp.ClientSession, str | None]:
+        """The session to send through, and the proxy argument for it."""
+        if proxy is not None and proxy in self._socks_sessions:
+            return self._socks_sessions[proxy], None
+        return self._session, proxy
 
     async def fetch(
         self,
@@ -211,7 +257,7 @@ class Fetcher:
                 pass
         except FetchError as exc:
             response.error = exc.kind
-        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+        except FETCH_FAILURES as exc:
             response.error = map_client_error(exc).kind
         if response.error is None and response.status is not None and response.status >= 400:
             response.error = "http"
@@ -235,7 +281,8 @@ class Fetcher:
         self, response: _Response, headers: Mapping[str, str] | None, proxy: str | None
     ) -> bool:
         """GET `response.url`; True if the answer is a redirect (its target in `location`)."""
-        async with self._session.get(
+        session, proxy = self._route(proxy)
+        async with session.get(
             URL(response.url, encoded=True), allow_redirects=False, headers=headers, proxy=proxy
         ) as answer:
             response.status = answer.status
@@ -291,13 +338,14 @@ class Fetcher:
     ) -> DocumentResponse:
         """GET a document for the crawler's own use (robots.txt, a sitemap): the first
         `max_bytes` of its body, redirects followed by aiohttp."""
+        session, proxy = self._route(proxy)
         try:
-            async with self._session.get(
+            async with session.get(
                 URL(url, encoded=True), max_redirects=max_redirects + 1, proxy=proxy
             ) as response:
                 body = await _read_prefix(response, max_bytes)
                 return DocumentResponse(response.status, body)
-        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+        except FETCH_FAILURES as exc:
             return DocumentResponse(None, error=map_client_error(exc).kind)
 
     async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:

@@ -208,7 +208,7 @@ def test_a_proxies_file_is_read_and_checked(tmp_path: Path) -> None:
     bad.write_text("http://ok:1\nsocks9://nope\n")
 
     assert read_proxies_file(good) == ["http://10.0.0.5:3128", "https://u:p@proxy.test:8443"]
-    with pytest.raises(ConfigError, match=r"bad\.txt:2: not an http\(s\) proxy URL"):
+    with pytest.raises(ConfigError, match=r"bad\.txt:2: not an http\(s\) or socks proxy URL"):
         read_proxies_file(bad)
 
 
@@ -251,3 +251,50 @@ async def test_each_proxy_carries_at_most_its_concurrency(
 
     assert len(records) == 31
     assert site.in_flight.most == 2
+
+
+@pytest.fixture
+async def socks_proxy() -> AsyncIterator[str]:
+    """A real SOCKS5 proxy (pproxy) on 127.0.0.1, started for the test."""
+    port = free_port()
+    # pproxy picks uvloop when it is installed and then finds no event loop: keep it on asyncio.
+    script = (
+        "import sys; sys.modules['uvloop'] = None; "
+        f"sys.argv = ['pproxy', '-l', 'socks5://127.0.0.1:{port}']; "
+        "from pproxy.server import main; main()"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        script,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            break
+        yield f"socks5://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def test_socks5_proxies_carry_the_crawl_and_dead_ones_give_proxy_errors(
+    tmp_path: Path, serve_site: SiteFactory, socks_proxy: str
+) -> None:
+    site = await serve_site(4, host="127.0.0.2")
+    dead = f"socks5://127.0.0.1:{free_port()}"
+
+    _, through_socks = await crawl(tmp_path / "a", [site.url("/")], proxy=[socks_proxy])
+    hits = dict(site.hits)
+    _, through_dead = await crawl(tmp_path / "b", [site.url("/")], proxy=[dead], retries=0)
+
+    assert [(r.status, r.error) for r in through_socks] == [(200, None)] * 5
+    assert [(r.status, r.error) for r in through_dead] == [(None, "proxy")]
+    assert dict(site.hits) == hits
