@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import random
 import signal
 import time
 from collections import Counter
@@ -27,7 +26,7 @@ from crawler.http import (
     build_socks_sessions,
     resolve_addresses,
 )
-from crawler.middleware import Middleware, RotatingProxy
+from crawler.middleware import Middleware, Retry, RotatingProxy
 from crawler.models import CrawlRequest, DocumentResponse, FetchResult, Outcome, PageRecord, Target
 from crawler.parse import (
     NOINDEX_DIRECTIVES,
@@ -37,7 +36,7 @@ from crawler.parse import (
     page_says_noindex,
 )
 from crawler.politeness import Policies, PoliteFetch
-from crawler.retry import RetryPolicy, can_retry, parse_retry_after, retry_delay
+from crawler.retry import RetryPolicy
 from crawler.robots import RobotsCache, product_token
 from crawler.store import Storage
 from crawler.throttle import Throttle
@@ -195,14 +194,14 @@ class Engine:
             if proxies
             else None
         )
-        self._middlewares = (*middlewares, *([self._proxies] if self._proxies else []))
+        retry = Retry(
+            RetryPolicy(config.retries, frozenset(config.retry_statuses), config.retry_max_wait)
+        )
+        # The default chain: robots.txt (added by PoliteFetch), retry, the user's, proxies.
+        self._middlewares = (retry, *middlewares, *([self._proxies] if self._proxies else []))
         self._processor = processor or LinkFollower(
             obey_nofollow=not config.ignore_robots_meta, agent=product_token(config.user_agent)
         )
-        self._retry_policy = RetryPolicy(
-            config.retries, frozenset(config.retry_statuses), config.retry_max_wait
-        )
-        self._random = random.Random()
         self._traps = TrapLimits(
             config.max_url_length, config.max_path_depth, config.max_segment_repeats
         )
@@ -407,7 +406,7 @@ class Engine:
                 result = FetchResult.failed(request, UnexpectedFailure.kind)
             frontier.finish(request)
             in_flight[task] = None
-            if can_retry(self._retry_policy, result):
+            if result.retry_in is not None:
                 await self._defer(result, frontier)
                 continue
             writer.submit(await self._outcome(result, scope))
@@ -415,8 +414,7 @@ class Engine:
     async def _defer(self, result: FetchResult, frontier: Frontier) -> None:
         """Back to the store, to be tried again later; no worker waits for it."""
         request = result.request
-        retry_after = parse_retry_after(result.retry_after)
-        delay = retry_delay(self._retry_policy, request.retries, retry_after, self._random)
+        delay = result.retry_in or 0.0
         not_before = time.time() + delay
         await self._storage.defer(request, retries=request.retries + 1, not_before=not_before)
         frontier.watch_deferred(not_before)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol, final
 
 from crawler.models import CrawlRequest, DocumentResponse, FetchResult
+from crawler.retry import RetryPolicy, can_retry, parse_retry_after, retry_delay
 
 log = logging.getLogger("crawler")
 
@@ -253,3 +254,21 @@ def mask_credentials(url: str) -> str:
         return url
     user = userinfo.split(":", 1)[0]
     return f"{scheme}{separator}{user}:***@{host}"
+
+
+@final
+class Retry:
+    """Marks a failed result to be tried again later (`retry_in` seconds): the engine then puts
+    the request back in the store, so the wait holds no worker. See `crawler.retry`."""
+
+    def __init__(self, policy: RetryPolicy, rng: random.Random | None = None) -> None:
+        self._policy = policy
+        self._random = rng or random.Random()
+
+    async def __call__(self, request: OutgoingRequest, call_next: CallNext, /) -> FetchResult:
+        result = await call_next(request)
+        if not can_retry(self._policy, result):
+            return result
+        retry_after = parse_retry_after(result.retry_after)
+        delay = retry_delay(self._policy, request.crawl.retries, retry_after, self._random)
+        return replace(result, retry_in=delay)

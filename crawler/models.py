@@ -69,6 +69,8 @@ class FetchResult:
     redirects: int = 0
     """Redirect responses received (a chain may stop at one: out of scope, already recorded)."""
     retry_after: str | None = None  # the Retry-After header of the final response
+    retry_in: float | None = None
+    """Set by the Retry middleware: try again after this many seconds instead of recording."""
 
     @classmethod
     def failed(cls, request: CrawlRequest, kind: str) -> FetchResult:

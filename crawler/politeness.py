@@ -10,7 +10,7 @@ from typing import final
 from crawler.errors import HostFailed, OutOfScope
 from crawler.frontier import Frontier
 from crawler.http import ALREADY_RECORDED, FOLLOW, Fetcher, HopCheck
-from crawler.middleware import Middleware, OutgoingRequest, chain
+from crawler.middleware import CallNext, Middleware, OutgoingRequest, chain
 from crawler.models import CrawlRequest, FetchResult, Target
 from crawler.robots import RobotsCache
 from crawler.store import Storage
@@ -20,6 +20,24 @@ from crawler.urls import ScopePolicy, origin_of
 log = logging.getLogger("crawler")
 
 MAX_CRAWL_DELAY_S = 60.0  # a robots.txt Crawl-delay above this is taken as this
+
+
+@final
+class RobotsCheck:
+    """The robots.txt middleware: a disallowed URL is answered here, never requested; a
+    Crawl-delay is noted for the throttle (at most MAX_CRAWL_DELAY_S)."""
+
+    def __init__(self, robots: RobotsCache, crawl_delays: dict[str, float]) -> None:
+        self._robots = robots
+        self._crawl_delays = crawl_delays
+
+    async def __call__(self, request: OutgoingRequest, call_next: CallNext, /) -> FetchResult:
+        verdict = await self._robots.check(request.url, origin_of(request.url))
+        if verdict.crawl_delay:
+            self._crawl_delays[request.crawl.host] = min(verdict.crawl_delay, MAX_CRAWL_DELAY_S)
+        if not verdict.allowed:
+            return FetchResult.failed(request.crawl, verdict.error)
+        return await call_next(request)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,18 +69,15 @@ class PoliteFetch:
         self._throttle = policies.throttle
         self._scope = policies.scope
         self._given_up: set[str] = set()
-        self._send_through_middlewares = chain(middlewares, self._send)
+        self._crawl_delays: dict[str, float] = {}
+        robots = [RobotsCheck(self._robots, self._crawl_delays)] if self._robots else []
+        self._send_through_middlewares = chain([*robots, *middlewares], self._send)
 
     async def fetch(self, request: CrawlRequest) -> FetchResult:
         if self._throttle.is_given_up(request.host):
             return FetchResult.failed(request, HostFailed.kind)
-        crawl_delay = 0.0
-        if self._robots is not None:
-            verdict = await self._robots.check(request.url, origin_of(request.url))
-            crawl_delay = min(verdict.crawl_delay or 0.0, MAX_CRAWL_DELAY_S)
-            if not verdict.allowed:
-                return FetchResult.failed(request, verdict.error)
         result = await self._send_through_middlewares(OutgoingRequest(request))
+        crawl_delay = self._crawl_delays.get(request.host, 0.0)
         delay = self._throttle.observe(
             request.host,
             status=result.status,

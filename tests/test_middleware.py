@@ -7,8 +7,9 @@ from pathlib import Path
 from aiohttp import web
 
 from crawler import CallNext, Config, Engine, FetchResult, Middleware, OutgoingRequest
-from crawler.middleware import DefaultHeaders, chain
+from crawler.middleware import DefaultHeaders, Retry, chain
 from crawler.models import CrawlRequest
+from crawler.retry import RetryPolicy
 from crawler.store.sqlite import SqliteStorage
 from crawler.urls import parse_absolute
 from tests.conftest import SiteFactory, link_page
@@ -79,3 +80,22 @@ async def test_middlewares_change_requests_and_answer_for_the_network(
     assert (records["/private"].status, records["/private"].error) == (None, "forbidden_by_policy")
     assert "/private" not in site.hits
     assert records["/open"].status == 200
+
+
+async def test_the_retry_middleware_marks_retryable_results_with_a_wait() -> None:
+    retry = Retry(RetryPolicy(retries=2, statuses=frozenset({503}), max_wait_s=60))
+    request = OutgoingRequest(CrawlRequest("http://h.test/", "h.test", 0))
+
+    def answer(status: int, retry_after: str | None = None) -> CallNext:
+        async def send(sent: OutgoingRequest) -> FetchResult:
+            return FetchResult(
+                sent.crawl, sent.url, status, None, b"", "http", "", 0, retry_after=retry_after
+            )
+
+        return send
+
+    unavailable = await retry(request, answer(503, retry_after="7"))
+    missing = await retry(request, answer(404))
+
+    assert unavailable.retry_in == 7
+    assert missing.retry_in is None
