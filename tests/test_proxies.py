@@ -39,21 +39,12 @@ class ProxyProcess:
         await self.process.wait()
 
 
-async def forward_proxy_process() -> ProxyProcess:
-    """Start a real HTTP forward proxy (proxy.py) on 127.0.0.1 and wait until it listens."""
-    port = free_port()
+async def start_proxy(url: str, *arguments: str) -> ProxyProcess:
+    """Run `python ARGUMENTS` (a proxy server) and wait until its port, in `url`, listens."""
+    port = int(url.rsplit(":", 1)[1])
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-m",
-        "proxy",
-        "--hostname",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--num-workers",
-        "1",
-        "--num-acceptors",
-        "1",
+        *arguments,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
@@ -65,7 +56,17 @@ async def forward_proxy_process() -> ProxyProcess:
             continue
         writer.close()
         break
-    return ProxyProcess(f"http://127.0.0.1:{port}", process)
+    return ProxyProcess(url, process)
+
+
+async def forward_proxy_process() -> ProxyProcess:
+    """A real HTTP forward proxy (proxy.py) on 127.0.0.1."""
+    port = free_port()
+    return await start_proxy(
+        f"http://127.0.0.1:{port}",
+        *("-m", "proxy", "--hostname", "127.0.0.1", "--port", str(port)),
+        *("--num-workers", "1", "--num-acceptors", "1"),
+    )
 
 
 @pytest.fixture
@@ -263,26 +264,11 @@ async def socks_proxy() -> AsyncIterator[str]:
         f"sys.argv = ['pproxy', '-l', 'socks5://127.0.0.1:{port}']; "
         "from pproxy.server import main; main()"
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        script,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    proxy = await start_proxy(f"socks5://127.0.0.1:{port}", "-c", script)
     try:
-        for _ in range(200):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            writer.close()
-            break
-        yield f"socks5://127.0.0.1:{port}"
+        yield proxy.url
     finally:
-        process.terminate()
-        await process.wait()
+        await proxy.stop()
 
 
 async def test_socks5_proxies_carry_the_crawl_and_dead_ones_give_proxy_errors(
