@@ -64,9 +64,7 @@ class RobotsCache:
         self._pending: dict[str, asyncio.Future[_Rules]] = {}
 
     async def check(self, url: str, origin: str) -> RobotsVerdict:
-        rules = self._rules.get(origin)
-        if rules is None or rules.expires <= self._clock():
-            rules = await self._load(origin)
+        rules = await self._rules_for(origin)
         if rules.parser is None:
             return RobotsVerdict(rules.allow_all, error=rules.error)
         return RobotsVerdict(
@@ -75,10 +73,14 @@ class RobotsCache:
 
     async def sitemaps(self, origin: str) -> list[str]:
         """The `Sitemap:` URLs of the origin's robots.txt."""
+        rules = await self._rules_for(origin)
+        return list(rules.parser.sitemaps) if rules.parser is not None else []
+
+    async def _rules_for(self, origin: str) -> _Rules:
         rules = self._rules.get(origin)
         if rules is None or rules.expires <= self._clock():
             rules = await self._load(origin)
-        return list(rules.parser.sitemaps) if rules.parser is not None else []
+        return rules
 
     async def _load(self, origin: str) -> _Rules:
         pending = self._pending.get(origin)
