@@ -33,7 +33,7 @@ from crawler.parse import (
     extract_links,
     header_directives,
     header_says_nofollow,
-    page_says_noindex,
+    meta_says_noindex,
 )
 from crawler.politeness import Policies, PoliteFetch
 from crawler.retry import RetryPolicy
@@ -451,11 +451,9 @@ class Engine:
         if self._config.ignore_robots_meta:
             return result.body
         agent = product_token(self._config.user_agent)
-        if result.is_html and page_says_noindex(
-            result.body, result.charset, result.robots_tag, agent
-        ):
-            return None
         if header_directives(result.robots_tag, agent) & NOINDEX_DIRECTIVES:
+            return None
+        if result.is_html and meta_says_noindex(result.body, result.charset):
             return None
         return result.body
 

@@ -152,15 +152,10 @@ def header_says_nofollow(value: str | None, agent: str) -> bool:
     return bool(header_directives(value, agent) & NOFOLLOW_DIRECTIVES)
 
 
-def page_says_noindex(
-    result_body: bytes, charset: str | None, header: str | None, agent: str
-) -> bool:
-    """Whether the page asks not to be kept: X-Robots-Tag or robots meta noindex (or none)."""
-    if header_directives(header, agent) & NOINDEX_DIRECTIVES:
-        return True
-    return bool(
-        meta_directives(LexborHTMLParser(html_text(result_body, charset))) & NOINDEX_DIRECTIVES
-    )
+def meta_says_noindex(body: bytes, charset: str | None) -> bool:
+    """Whether an HTML page's robots meta tags ask not to keep it (noindex or none)."""
+    tree = LexborHTMLParser(html_text(body, charset))
+    return bool(meta_directives(tree) & NOINDEX_DIRECTIVES)
 
 
 def _base_url(tree: LexborHTMLParser, page_url: URL) -> URL:
