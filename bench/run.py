@@ -48,6 +48,32 @@ class Measurement:
     peak_rss_mb: float
     extra: dict[str, object]
 
+    @classmethod
+    def of(
+        cls,
+        tool: str,
+        scenario: str,
+        round_number: int,
+        expected: int,
+        run: tuple[str, dict[str, float]],
+        *,
+        extra: dict[str, object] | None = None,
+    ) -> Measurement:
+        """A run's measurement from what `timed()` returned: its output (for `pages=N`) and
+        figures."""
+        output, figures = run
+        return cls(
+            tool,
+            scenario,
+            round_number,
+            pages_from(output),
+            expected,
+            figures["wall_s"],
+            figures["cpu_s"],
+            figures["rss_mb"],
+            extra or {},
+        )
+
     @property
     def complete(self) -> bool:
         return self.pages >= self.expected
@@ -281,16 +307,8 @@ def site_scenario(args: argparse.Namespace, work: Path) -> list[Measurement]:
         for round_number in range(1, args.rounds + 1):
             for tool in tools:
                 output, figures = SITE_TOOLS[tool](seed, work, args.concurrency)
-                measurement = Measurement(
-                    tool,
-                    "site",
-                    round_number,
-                    pages_from(output),
-                    expected,
-                    figures["wall_s"],
-                    figures["cpu_s"],
-                    figures["rss_mb"],
-                    {},
+                measurement = Measurement.of(
+                    tool, "site", round_number, expected, (output, figures)
                 )
                 print(
                     f"  site round {round_number} {tool}: {measurement.pages} pages,"
@@ -320,35 +338,11 @@ def seed_scenario(args: argparse.Namespace, work: Path) -> list[Measurement]:
         for round_number in range(1, args.rounds + 1):
             for tool, command in clients.items():
                 output, figures = timed([*command, "--concurrency", str(args.concurrency)], work)
-                results.append(
-                    Measurement(
-                        tool,
-                        "seed",
-                        round_number,
-                        pages_from(output),
-                        1000,
-                        figures["wall_s"],
-                        figures["cpu_s"],
-                        figures["rss_mb"],
-                        {},
-                    )
-                )
+                results.append(Measurement.of(tool, "seed", round_number, 1000, (output, figures)))
             output, figures, _ = run_ours(
                 f"@{url_file}", work, args.concurrency, "--max-depth", "0"
             )
-            results.append(
-                Measurement(
-                    "ours",
-                    "seed",
-                    round_number,
-                    pages_from(output),
-                    1000,
-                    figures["wall_s"],
-                    figures["cpu_s"],
-                    figures["rss_mb"],
-                    {},
-                )
-            )
+            results.append(Measurement.of("ours", "seed", round_number, 1000, (output, figures)))
             for m in results[-4:]:
                 print(
                     f"  seed round {round_number} {m.tool}: {m.pages} pages in {m.wall_s:.2f} s",
@@ -371,16 +365,13 @@ def scale_scenario(args: argparse.Namespace, work: Path) -> list[Measurement]:
         )
         tenths = rates_by_tenth(db)
         results.append(
-            Measurement(
+            Measurement.of(
                 "ours",
                 "scale",
                 1,
-                pages_from(output),
                 args.scale_pages,
-                figures["wall_s"],
-                figures["cpu_s"],
-                figures["rss_mb"],
-                {
+                (output, figures),
+                extra={
                     "pages_per_s_by_tenth": tenths,
                     "last_over_first": round(tenths[-1] / tenths[0], 3),
                 },
