@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, final
+from typing import Literal, Protocol, final
 
 from yarl import URL
 
@@ -27,7 +27,15 @@ from crawler.http import (
     resolve_addresses,
 )
 from crawler.middleware import Middleware, Retry, RotatingProxy
-from crawler.models import CrawlRequest, DocumentResponse, FetchResult, Outcome, PageRecord, Target
+from crawler.models import (
+    CrawlRequest,
+    DocumentResponse,
+    FetchResult,
+    Outcome,
+    PageOutput,
+    PageRecord,
+    Target,
+)
 from crawler.parse import (
     NOINDEX_DIRECTIVES,
     extract_links,
@@ -44,8 +52,16 @@ from crawler.urls import ScopePolicy, TrapLimits, origin_of, trap_reason
 
 log = logging.getLogger("crawler")
 
-PageProcessor = Callable[[FetchResult], Awaitable[Sequence[Target]]]
-"""The pluggable step applied to each fetched page; returns the links to consider following."""
+
+class PageProcessor(Protocol):
+    """The pluggable step applied to each fetch result: what to follow and what to keep.
+
+    Called for every result, failed ones included. Links and follow-up requests still go
+    through scope, deduplication, depth and trap limits.
+    """
+
+    async def __call__(self, result: FetchResult, scope: ScopePolicy, /) -> PageOutput: ...
+
 
 StopReason = Literal["finished", "stopped"]
 WRITE_BATCH = 512
@@ -64,11 +80,15 @@ class LinkFollower:
         self._obey_nofollow = obey_nofollow
         self._agent = agent
 
-    async def __call__(self, result: FetchResult) -> Sequence[Target]:
+    async def __call__(self, result: FetchResult, scope: ScopePolicy | None = None) -> PageOutput:
+        return PageOutput(self.links(result))
+
+    def links(self, result: FetchResult) -> list[Target]:
+        """The page's links, in document order (none if it is not HTML or says nofollow)."""
         if not result.is_html:
-            return ()
+            return []
         if self._obey_nofollow and header_says_nofollow(result.robots_tag, self._agent):
-            return ()
+            return []
         return extract_links(
             result.body,
             result.final_url,
@@ -423,14 +443,13 @@ class Engine:
 
     async def _outcome(self, result: FetchResult, scope: ScopePolicy) -> Outcome:
         request = result.request
-        error = result.error
         try:
-            links = await self._processor(result)
+            output = await self._processor(result, scope)
         except Exception as exc:  # the worker boundary: a page must never kill the crawl
             log.warning("processing %s failed: %s", request.url, exc, exc_info=exc)
-            links, error = (), HandlerFailed.kind
-        discovered, limits_hit = self._discovered(request, links, scope)
-        record = _record(result, error)
+            output = PageOutput(error=HandlerFailed.kind)
+        discovered, limits_hit = self._discovered(request, output, scope)
+        record = _record(result, output.error or result.error)
         redirected = tuple(
             (
                 CrawlRequest(hop.url, hop.host, request.depth, request.url),
@@ -439,7 +458,13 @@ class Engine:
             for n, hop in enumerate(result.hops, start=1)
         )
         return Outcome(
-            request, record, discovered, limits_hit, redirected, self._body_to_keep(result)
+            request,
+            record,
+            discovered,
+            limits_hit,
+            redirected,
+            self._body_to_keep(result),
+            output.items,
         )
 
     def _body_to_keep(self, result: FetchResult) -> bytes | None:
@@ -458,17 +483,21 @@ class Engine:
         return result.body
 
     def _discovered(
-        self, request: CrawlRequest, links: Sequence[Target], scope: ScopePolicy
+        self, request: CrawlRequest, output: PageOutput, scope: ScopePolicy
     ) -> tuple[tuple[CrawlRequest, ...], dict[str, int]]:
-        """The page's links worth queueing, and how many each trap limit dropped."""
+        """The page's links and follow-up requests worth queueing, and how many each trap
+        limit dropped."""
         depth = request.depth + 1
         max_depth = self._config.max_depth
-        if not links or (max_depth is not None and depth > max_depth):
+        links, follows = output.links, output.follows
+        if not (links or follows) or (max_depth is not None and depth > max_depth):
             return (), {}
         limits_hit: Counter[str] = Counter()
-        if len(links) > self._config.max_links_per_page:
-            limits_hit["links_per_page"] = len(links) - self._config.max_links_per_page
-            links = links[: self._config.max_links_per_page]
+        room = self._config.max_links_per_page
+        if len(links) + len(follows) > room:
+            limits_hit["links_per_page"] = len(links) + len(follows) - room
+            follows = follows[:room]
+            links = links[: room - len(follows)]
         discovered = []
         for link in links:
             if not scope.is_in_scope(link) or not self._seen.add(link.url):
@@ -478,6 +507,16 @@ class Engine:
                 limits_hit[trap] += 1
                 continue
             discovered.append(CrawlRequest(link.url, link.host, depth, request.url))
+        for follow in follows:
+            target = follow.target
+            new = CrawlRequest(target.url, target.host, depth, request.url, options=follow.options)
+            if not scope.is_in_scope(target) or not self._seen.add(new.dedup_key):
+                continue
+            trap = trap_reason(target.url, self._traps)
+            if trap is not None:
+                limits_hit[trap] += 1
+                continue
+            discovered.append(new)
         return tuple(discovered), dict(limits_hit)
 
     def _install_signal_handlers(self) -> None:

@@ -7,7 +7,7 @@ import ipaddress
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import final
 
 import aiohttp
@@ -213,6 +213,9 @@ class _Response:
     error: str | None = None
     redirects: int = 0
     retry_after: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    method: str = "GET"
+    data: bytes | None = None
 
 
 @final
@@ -249,6 +252,9 @@ class Fetcher:
         fetched_at = utc_timestamp()
         started = time.perf_counter()
         response = _Response(request.url, request.url)
+        if request.options is not None:
+            response.method = request.options.method
+            response.data = request.options.body
         hops: list[Target] = []
         try:
             while await self._get(response, headers, proxy) and await self._follow(
@@ -275,21 +281,29 @@ class Fetcher:
             hops=tuple(hops),
             redirects=response.redirects,
             retry_after=response.retry_after,
+            headers=response.headers,
         )
 
     async def _get(
         self, response: _Response, headers: Mapping[str, str] | None, proxy: str | None
     ) -> bool:
-        """GET `response.url`; True if the answer is a redirect (its target in `location`)."""
+        """Request `response.url`; True if the answer is a redirect (its target in `location`)."""
         session, proxy = self._route(proxy)
-        async with session.get(
-            URL(response.url, encoded=True), allow_redirects=False, headers=headers, proxy=proxy
+        async with session.request(
+            response.method,
+            URL(response.url, encoded=True),
+            data=response.data,
+            allow_redirects=False,
+            headers=headers,
+            proxy=proxy,
         ) as answer:
             response.status = answer.status
-            headers = answer.headers
+            headers = response.headers = answer.headers
             response.retry_after = headers.get("Retry-After")
             if answer.status in REDIRECT_STATUSES and "Location" in headers:
                 response.location = headers["Location"]
+                if _redirects_as_get(answer.status, response.method):
+                    response.method, response.data = "GET", None
                 return True
             response.content_type = answer.content_type if "Content-Type" in headers else None
             response.charset = answer.charset
@@ -364,6 +378,11 @@ class Fetcher:
                 raise TooLarge(f"body larger than {self._max_size} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _redirects_as_get(status: int, method: str) -> bool:
+    """Whether a redirect turns the request into a GET without body (as browsers do)."""
+    return (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST")
 
 
 async def _read_prefix(response: aiohttp.ClientResponse, limit: int) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -39,6 +39,26 @@ def utc_timestamp() -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestOptions:
+    """What a request from a parser adds to a plain GET of its URL; stored with it."""
+
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    meta: str | None = None  # JSON text, handed to the page as `page.meta`
+    priority: int = 0  # higher first, among the queued requests of the same host
+    handler: str | None = None  # the route to parse the page with, by name
+    variant: str = ""
+    """Tells apart requests for the same URL: empty for a plain GET, a digest of method and
+    body for others, a unique value to bypass deduplication."""
+
+    @property
+    def has_payload(self) -> bool:
+        """Whether the request is more than a GET of its URL (method, headers or body)."""
+        return self.method != "GET" or bool(self.headers) or self.body is not None
+
+
+@dataclass(frozen=True, slots=True)
 class CrawlRequest:
     """A canonical URL to fetch; `id` is its row in the store once it has one."""
 
@@ -48,6 +68,15 @@ class CrawlRequest:
     parent: str | None = None
     retries: int = 0
     id: int | None = None
+    options: RequestOptions | None = None
+
+    @property
+    def dedup_key(self) -> str:
+        """The URL, plus the variant when there is one: equal keys are the same request."""
+        options = self.options
+        return (
+            self.url if options is None or not options.variant else f"{self.url} {options.variant}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +100,8 @@ class FetchResult:
     retry_after: str | None = None  # the Retry-After header of the final response
     retry_in: float | None = None
     """Set by the Retry middleware: try again after this many seconds instead of recording."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """The final response's headers (case-insensitive when they come from a response)."""
 
     @classmethod
     def failed(cls, request: CrawlRequest, kind: str) -> FetchResult:
@@ -126,6 +157,35 @@ class Outcome:
     """Records for the URLs a redirect chain passed through, stored unless already decided."""
     body: bytes | None = None
     """The response body, when the crawl keeps bodies."""
+    items: tuple[ItemRecord, ...] = ()
+    """Items the page's parser produced, stored with the record."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    """One item a parser produced: the page's URL, the route that made it, the item as JSON."""
+
+    url: str
+    handler: str
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class FollowRequest:
+    """A link a parser asked to follow, with what it adds to a plain GET."""
+
+    target: Target
+    options: RequestOptions
+
+
+@dataclass(frozen=True, slots=True)
+class PageOutput:
+    """What processing one fetched page produced."""
+
+    links: Sequence[Target] = ()
+    follows: Sequence[FollowRequest] = ()
+    items: tuple[ItemRecord, ...] = ()
+    error: str | None = None  # an error kind that replaces the fetch's (a parser failed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,5 +200,6 @@ class CrawlStats:
     first_fetched_at: str | None
     last_fetched_at: str | None
     limits_hit: dict[str, int] = field(default_factory=dict)
+    items: int = 0
     proxies: dict[str, dict[str, int]] = field(default_factory=dict)
     """Per proxy (credentials masked): requests, failures, bans, evicted, avg_latency_ms."""

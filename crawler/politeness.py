@@ -76,7 +76,13 @@ class PoliteFetch:
     async def fetch(self, request: CrawlRequest) -> FetchResult:
         if self._throttle.is_given_up(request.host):
             return FetchResult.failed(request, HostFailed.kind)
-        result = await self._send_through_middlewares(OutgoingRequest(request))
+        options = request.options
+        outgoing = (
+            OutgoingRequest(request, dict(options.headers))
+            if options is not None and options.headers
+            else OutgoingRequest(request)
+        )
+        result = await self._send_through_middlewares(outgoing)
         crawl_delay = self._crawl_delays.get(request.host, 0.0)
         delay = self._throttle.observe(
             request.host,

@@ -14,9 +14,9 @@ from aiohttp import web
 from crawler.config import Config, __version__
 from crawler.engine import CrawlSummary, Engine, SeenCache, follow_html_links
 from crawler.errors import StorageError
-from crawler.models import FetchResult, Outcome, PageRecord, Target
+from crawler.models import FetchResult, Outcome, PageOutput, PageRecord
 from crawler.store.sqlite import SqliteStorage
-from crawler.urls import parse_absolute
+from crawler.urls import ScopePolicy, parse_absolute
 from tests.conftest import InFlight, SiteFactory
 
 
@@ -260,10 +260,10 @@ async def test_a_failing_page_step_is_recorded_as_handler_and_the_crawl_goes_on(
 ) -> None:
     site = await serve_site(20)
 
-    async def fragile(result: FetchResult) -> Sequence[Target]:
+    async def fragile(result: FetchResult, scope: ScopePolicy) -> PageOutput:
         if result.request.url.endswith("/p/0"):
             raise ValueError("cannot read this page")
-        return await follow_html_links(result)
+        return await follow_html_links(result, scope)
 
     config = Config(db=tmp_path / "crawl.db", progress=False)
     storage = await SqliteStorage.open(config.db)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Protocol
 
-from crawler.models import CrawlRequest, CrawlStats, Outcome, PageRecord
+from crawler.models import CrawlRequest, CrawlStats, ItemRecord, Outcome, PageRecord
 
 
 class Storage(Protocol):
@@ -53,6 +53,9 @@ class Storage(Protocol):
 
     def iter_records(self) -> AsyncGenerator[PageRecord, None]:
         """Every record, in the order they were first queued."""
+
+    def iter_items(self) -> AsyncGenerator[ItemRecord, None]:
+        """Every item the parsers produced, in the order they were stored."""
 
     async def stats(self) -> CrawlStats:
         """Totals for the `stats` command."""

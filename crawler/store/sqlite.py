@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from collections import Counter
@@ -13,25 +14,24 @@ from typing import Any, final
 import aiosqlite
 
 from crawler.errors import StorageError
-from crawler.models import CrawlRequest, CrawlStats, Outcome, PageRecord
+from crawler.models import (
+    CrawlRequest,
+    CrawlStats,
+    ItemRecord,
+    Outcome,
+    PageRecord,
+    RequestOptions,
+)
 
-SCHEMA_VERSION = 3
-# Each step brings a database from the version before it to the next; older records lose nothing.
-_UPGRADES = {
-    "1": "ALTER TABLE urls ADD COLUMN redirects INTEGER NOT NULL DEFAULT 0",
-    "2": "ALTER TABLE urls ADD COLUMN not_before REAL",
-}
+SCHEMA_VERSION = 4
 
 QUEUED, CLAIMED, DONE = 0, 1, 2
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS urls (
+_URLS_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     id           INTEGER PRIMARY KEY,
-    url          TEXT    NOT NULL UNIQUE,
+    url          TEXT    NOT NULL,
+    variant      TEXT    NOT NULL DEFAULT '',
     host         TEXT    NOT NULL,
     depth        INTEGER NOT NULL,
     parent       TEXT,
@@ -46,9 +46,41 @@ CREATE TABLE IF NOT EXISTS urls (
     fetched_at   TEXT,
     elapsed_ms   INTEGER,
     redirects    INTEGER NOT NULL DEFAULT 0,
-    not_before   REAL
+    not_before   REAL,
+    priority     INTEGER NOT NULL DEFAULT 0,
+    method       TEXT,
+    headers      TEXT,
+    request_body BLOB,
+    meta         TEXT,
+    handler      TEXT,
+    UNIQUE (url, variant)
 );
-CREATE INDEX IF NOT EXISTS urls_queued ON urls (host, depth, id) WHERE state = 0;
+"""
+_V3_COLUMNS = (
+    "id, url, host, depth, parent, state, retries, final_url, status, content_type, size,"
+    " sha256, error, fetched_at, elapsed_ms, redirects, not_before"
+)
+# Each step brings a database from the version before it to the next; older records lose nothing.
+_UPGRADES = {
+    "1": "ALTER TABLE urls ADD COLUMN redirects INTEGER NOT NULL DEFAULT 0;",
+    "2": "ALTER TABLE urls ADD COLUMN not_before REAL;",
+    # Version 4 lets one URL have several requests (variants): the unique key changes, and
+    # SQLite changes a table's constraints only by building the table again.
+    "3": _URLS_TABLE.format(name="urls_v4")
+    + f"INSERT INTO urls_v4 ({_V3_COLUMNS}) SELECT {_V3_COLUMNS} FROM urls;"
+    " DROP TABLE urls; ALTER TABLE urls_v4 RENAME TO urls;",
+}
+
+_SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+    + _URLS_TABLE.format(name="urls")
+    + """
+CREATE INDEX IF NOT EXISTS urls_queued ON urls (host, priority DESC, depth, id) WHERE state = 0;
 CREATE TABLE IF NOT EXISTS bodies (
     id   INTEGER PRIMARY KEY,
     body BLOB NOT NULL
@@ -57,7 +89,14 @@ CREATE TABLE IF NOT EXISTS counters (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS items (
+    id      INTEGER PRIMARY KEY,
+    url     TEXT NOT NULL,
+    handler TEXT NOT NULL,
+    data    TEXT NOT NULL
+);
 """
+)
 _COUNT = (
     "INSERT INTO counters (name, value) VALUES (?, ?)"
     " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
@@ -68,6 +107,10 @@ _RECORD_COLUMNS = (
     " fetched_at, elapsed_ms, redirects"
 )
 _INSERT = "INSERT OR IGNORE INTO urls (url, host, depth, parent) VALUES (?, ?, ?, ?)"
+_INSERT_WITH_OPTIONS = (
+    "INSERT OR IGNORE INTO urls (url, host, depth, parent, variant, priority, method, headers,"
+    " request_body, meta, handler) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _FINISH = (
     "UPDATE urls SET state = 2, final_url = ?, status = ?, content_type = ?, size = ?,"
     " sha256 = ?, error = ?, retries = ?, fetched_at = ?, elapsed_ms = ?, redirects = ?"
@@ -78,7 +121,7 @@ _RECORD_REDIRECTED = (
     "INSERT INTO urls (url, host, depth, parent, state, final_url, status, content_type, size,"
     " sha256, error, retries, fetched_at, elapsed_ms, redirects)"
     " VALUES (?, ?, ?, ?, 2, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (url) DO UPDATE SET state = 2, final_url = excluded.final_url,"
+    " ON CONFLICT (url, variant) DO UPDATE SET state = 2, final_url = excluded.final_url,"
     " status = excluded.status, content_type = excluded.content_type, size = excluded.size,"
     " sha256 = excluded.sha256, error = excluded.error, fetched_at = excluded.fetched_at,"
     " elapsed_ms = excluded.elapsed_ms, redirects = excluded.redirects WHERE urls.state = 0"
@@ -159,11 +202,21 @@ class SqliteStorage:
             )
 
     async def _upgrade(self, version: str) -> None:
+        """All steps from `version` on, in one transaction: a failed upgrade changes nothing."""
+        steps = []
         while version in _UPGRADES:
-            await self._db.execute(_UPGRADES[version])
+            steps.append(_UPGRADES[version])
             version = str(int(version) + 1)
-        await self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
-        await self._db.commit()
+        script = " ".join(steps)
+        try:
+            await self._db.executescript(
+                f"BEGIN IMMEDIATE; {script}"
+                f" UPDATE meta SET value = '{version}' WHERE key = 'schema_version'; COMMIT;"
+            )
+        except sqlite3.Error:
+            if self._db.in_transaction:
+                await self._db.rollback()
+            raise
 
     async def add_requests(self, requests: Sequence[CrawlRequest]) -> int:
         async with self._transaction():
@@ -172,10 +225,14 @@ class SqliteStorage:
     async def _insert(self, requests: Sequence[CrawlRequest]) -> int:
         if not requests:
             return 0
-        cursor = await self._db.executemany(
-            _INSERT, [(r.url, r.host, r.depth, r.parent) for r in requests]
-        )
-        return max(cursor.rowcount, 0)
+        plain = [(r.url, r.host, r.depth, r.parent) for r in requests if r.options is None]
+        cursor = await self._db.executemany(_INSERT, plain)
+        added = max(cursor.rowcount, 0)
+        if len(plain) < len(requests):
+            rows = [_options_row(r) for r in requests if r.options is not None]
+            cursor = await self._db.executemany(_INSERT_WITH_OPTIONS, rows)
+            added += max(cursor.rowcount, 0)
+        return added
 
     async def claim_next(self, limit: int, room_for: Callable[[str], int]) -> list[CrawlRequest]:
         async with self._transaction():
@@ -218,13 +275,15 @@ class SqliteStorage:
 
     async def _queued_of(self, host: str, limit: int) -> list[CrawlRequest]:
         rows = await self._db.execute_fetchall(
-            "SELECT id, url, depth, parent, retries FROM urls WHERE state = 0 AND host = ?"
-            " AND (not_before IS NULL OR not_before <= ?) ORDER BY depth, id LIMIT ?",
+            "SELECT id, url, depth, parent, retries, variant, priority, method, headers,"
+            " request_body, meta, handler FROM urls WHERE state = 0 AND host = ?"
+            " AND (not_before IS NULL OR not_before <= ?)"
+            " ORDER BY priority DESC, depth, id LIMIT ?",
             (host, time.time(), limit),
         )
         return [
-            CrawlRequest(url, host, depth, parent, retries, row_id)
-            for row_id, url, depth, parent, retries in rows
+            CrawlRequest(url, host, depth, parent, retries, row_id, _options_of(options))
+            for row_id, url, depth, parent, retries, *options in rows
         ]
 
     async def mark_done(self, outcomes: Sequence[Outcome]) -> int:
@@ -239,6 +298,11 @@ class SqliteStorage:
                 await self._db.executemany(_RECORD_REDIRECTED, redirected)
             if limits:
                 await self._db.executemany(_COUNT, list(limits.items()))
+            items = [(i.url, i.handler, i.data) for o in outcomes for i in o.items]
+            if items:
+                await self._db.executemany(
+                    "INSERT INTO items (url, handler, data) VALUES (?, ?, ?)", items
+                )
             bodies = [(o.request.id, o.body) for o in outcomes if o.body is not None]
             if bodies:
                 await self._db.executemany(
@@ -277,13 +341,14 @@ class SqliteStorage:
     async def body_of(self, url: str) -> bytes | None:
         """The stored body of a recorded URL, if the crawl kept it."""
         rows = await self._db.execute_fetchall(
-            "SELECT body FROM bodies JOIN urls USING (id) WHERE url = ?", (url,)
+            "SELECT body FROM bodies JOIN urls USING (id) WHERE url = ? AND variant = ''",
+            (url,),
         )
         return bytes(next(iter(rows))[0]) if rows else None
 
     async def is_recorded(self, url: str) -> bool:
         rows = await self._db.execute_fetchall(
-            "SELECT 1 FROM urls WHERE url = ? AND state = 2", (url,)
+            "SELECT 1 FROM urls WHERE url = ? AND variant = '' AND state = 2", (url,)
         )
         return bool(rows)
 
@@ -316,6 +381,11 @@ class SqliteStorage:
             async for row in cursor:
                 yield PageRecord(*row)
 
+    async def iter_items(self) -> AsyncGenerator[ItemRecord, None]:
+        async with self._db.execute("SELECT url, handler, data FROM items ORDER BY id") as cursor:
+            async for url, handler, data in cursor:
+                yield ItemRecord(url, handler, data)
+
     async def stats(self) -> CrawlStats:
         done, queued = await self.count()
         return CrawlStats(
@@ -326,6 +396,7 @@ class SqliteStorage:
             by_host=await self._group("host"),
             first_fetched_at=await self._scalar("SELECT min(fetched_at) FROM urls WHERE state = 2"),
             last_fetched_at=await self._scalar("SELECT max(fetched_at) FROM urls WHERE state = 2"),
+            items=int(await self._scalar("SELECT count(*) FROM items") or 0),
             **_split_counters(await self._counters()),
         )
 
@@ -403,6 +474,39 @@ def _split_counters(counters: dict[str, int]) -> dict[str, Any]:
         else:
             limits[name] = value
     return {"limits_hit": limits, "proxies": proxies}
+
+
+def _options_row(request: CrawlRequest) -> tuple[object, ...]:
+    options = request.options or RequestOptions()
+    return (
+        request.url,
+        request.host,
+        request.depth,
+        request.parent,
+        options.variant,
+        options.priority,
+        None if options.method == "GET" else options.method,
+        json.dumps(options.headers) if options.headers else None,
+        options.body,
+        options.meta,
+        options.handler,
+    )
+
+
+def _options_of(columns: list[Any]) -> RequestOptions | None:
+    """The options stored in the columns `variant` to `handler`; None for a plain GET."""
+    variant, priority, method, headers, body, meta, handler = columns
+    if not variant and not priority and (method, headers, body, meta, handler) == (None,) * 5:
+        return None
+    return RequestOptions(
+        method=method or "GET",
+        headers=tuple((str(k), str(v)) for k, v in json.loads(headers)) if headers else (),
+        body=None if body is None else bytes(body),
+        meta=meta,
+        priority=priority,
+        handler=handler,
+        variant=variant,
+    )
 
 
 def _redirected_row(request: CrawlRequest, record: PageRecord) -> tuple[object, ...]:

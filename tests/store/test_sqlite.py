@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from crawler.errors import StorageError
-from crawler.models import CrawlRequest, Outcome, PageRecord
+from crawler.models import CrawlRequest, ItemRecord, Outcome, PageRecord, RequestOptions
 from crawler.store.sqlite import SqliteStorage
 
 
@@ -197,3 +197,94 @@ async def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None
         ("http://a.test/", 200, 0)
     ]
     await storage.close()
+
+
+async def test_request_options_survive_the_store_and_priority_comes_first(tmp_path: Path) -> None:
+    storage = await SqliteStorage.open(tmp_path / "crawl.db")
+    post = RequestOptions(
+        method="POST",
+        headers=(("X-Token", "t"),),
+        body=b'{"q": 1}',
+        meta='{"page": 2}',
+        handler="search",
+        variant="POST 1234",
+    )
+    await storage.add_requests(
+        [
+            request("http://a.test/plain"),
+            CrawlRequest("http://a.test/search", "a.test", 0, options=post),
+            CrawlRequest("http://a.test/urgent", "a.test", 1, options=RequestOptions(priority=5)),
+        ]
+    )
+
+    claimed = await storage.claim_next(10, room(10))  # type: ignore[arg-type]
+
+    assert [c.url for c in claimed] == [
+        "http://a.test/urgent",
+        "http://a.test/plain",
+        "http://a.test/search",
+    ]
+    assert claimed[0].options == RequestOptions(priority=5)
+    assert claimed[1].options is None
+    assert claimed[2].options == post
+    await storage.close()
+
+
+async def test_variants_of_one_url_are_queued_apart_and_each_once(tmp_path: Path) -> None:
+    storage = await SqliteStorage.open(tmp_path / "crawl.db")
+    variant = CrawlRequest("http://a.test/", "a.test", 0, options=RequestOptions(variant="x"))
+
+    added = await storage.add_requests([request("http://a.test/"), variant, variant])
+
+    assert added == 2
+    await storage.close()
+
+
+async def test_items_are_stored_with_their_page_and_read_back_in_order(tmp_path: Path) -> None:
+    storage = await SqliteStorage.open(tmp_path / "crawl.db")
+    await storage.add_requests([request("http://a.test/")])
+    [claimed] = await storage.claim_next(1, room(1))  # type: ignore[arg-type]
+    items = (
+        ItemRecord("http://a.test/", "product", '{"name": "a"}'),
+        ItemRecord("http://a.test/", "product", '{"name": "b"}'),
+    )
+
+    await storage.mark_done([Outcome(claimed, record_for(claimed), items=items)])
+
+    assert [item async for item in storage.iter_items()] == list(items)
+    assert (await storage.stats()).items == 2
+    await storage.close()
+
+
+async def test_a_version_3_database_is_rebuilt_without_losing_a_record(tmp_path: Path) -> None:
+    path = tmp_path / "v3.db"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(
+            """
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            INSERT INTO meta VALUES ('schema_version', '3');
+            CREATE TABLE urls (id INTEGER PRIMARY KEY, url TEXT NOT NULL UNIQUE,
+                host TEXT NOT NULL, depth INTEGER NOT NULL, parent TEXT,
+                state INTEGER NOT NULL DEFAULT 0, retries INTEGER NOT NULL DEFAULT 0,
+                final_url TEXT, status INTEGER, content_type TEXT, size INTEGER, sha256 TEXT,
+                error TEXT, fetched_at TEXT, elapsed_ms INTEGER,
+                redirects INTEGER NOT NULL DEFAULT 0, not_before REAL);
+            CREATE INDEX urls_queued ON urls (host, depth, id) WHERE state = 0;
+            INSERT INTO urls (url, host, depth, state, status, size, redirects)
+                VALUES ('http://a.test/', 'a.test', 0, 2, 200, 5, 1);
+            INSERT INTO urls (url, host, depth, parent) VALUES
+                ('http://a.test/next', 'a.test', 1, 'http://a.test/');
+            """
+        )
+
+    storage = await SqliteStorage.open(path)
+
+    assert [(r.url, r.status, r.redirects) async for r in storage.iter_records()] == [
+        ("http://a.test/", 200, 1)
+    ]
+    assert [c.url for c in await storage.claim_next(5, room(5))] == [  # type: ignore[arg-type]
+        "http://a.test/next"
+    ]
+    await storage.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT value FROM meta").fetchone() == ("4",)
