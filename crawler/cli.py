@@ -11,14 +11,16 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import TextIO
 
-from crawler.config import DEFAULTS, SETTINGS, Config, __version__, load_config
-from crawler.engine import CrawlSummary, Engine
+from crawler.api import Crawler, load_parser, run_async
+from crawler.config import DEFAULTS, SETTINGS, __version__, load_config
+from crawler.engine import CrawlSummary
 from crawler.errors import ConfigError, UsageError
-from crawler.export import EXPORT_FORMATS, ExportFormat, write_records
+from crawler.export import EXPORT_FORMATS, ExportFormat, write_items, write_records
 from crawler.logs import configure_logging
 from crawler.models import Target
 from crawler.progress import describe, log_fields, show_progress
@@ -33,7 +35,6 @@ REPEATABLE = ("allow", "deny", "proxy")
 PROG = "crawler"
 
 log = logging.getLogger("crawler")
-T = TypeVar("T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,8 +121,9 @@ def _run_crawl(arguments: list[str]) -> int:
     namespace = _crawl_parser().parse_args(arguments)
     config = load_config(_cli_values(namespace), config_file=namespace.config)
     configure_logging(config.log_format, config.log_level)
+    crawler = load_parser(config.parser, config) if config.parser else Crawler(config)
     seeds = read_seeds(namespace.seeds)
-    summary = run_async(_crawl(config, seeds))
+    summary = run_async(_crawl(crawler, seeds))
     if summary.signal == signal.SIGTERM:
         return EXIT_SIGTERM
     if summary.signal == signal.SIGINT:
@@ -129,28 +131,14 @@ def _run_crawl(arguments: list[str]) -> int:
     return EXIT_OK
 
 
-def run_async(work: Coroutine[object, object, T]) -> T:
-    """Run on uvloop when it is installed (a faster event loop), else on asyncio's own."""
-    try:
-        import uvloop  # noqa: PLC0415  # optional: the crawler works without it
-    except ImportError:
-        return asyncio.run(work)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(work)
-
-
-async def _crawl(config: Config, seeds: list[Target]) -> CrawlSummary:
-    storage = await SqliteStorage.open(config.db)
-    try:
-        engine = Engine(config, storage)
-        log.info("crawl started", extra={"seeds": len(seeds), "db": str(config.db)})
-        async with show_progress(
-            engine.refresh_progress, live=config.progress, interval_s=config.progress_interval
-        ):
-            summary = await engine.run(seeds, handle_signals=True)
-    finally:
-        await storage.close()
-    progress = engine.progress
+async def _crawl(crawler: Crawler, seeds: list[Target]) -> CrawlSummary:
+    config = crawler.config
+    log.info("crawl started", extra={"seeds": len(seeds), "db": str(config.db)})
+    async with show_progress(
+        crawler.progress, live=config.progress, interval_s=config.progress_interval
+    ):
+        summary = await crawler.crawl(seeds, handle_signals=True)
+    progress = crawler.progress()
     done_total = progress.done_before + progress.done
     log.info(
         "crawl %s: %s; %d records in %s",
@@ -165,9 +153,17 @@ async def _crawl(config: Config, seeds: list[Target]) -> CrawlSummary:
 
 def _export_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=f"{PROG} export", description="Write one record per URL of a crawl database."
+        prog=f"{PROG} export",
+        description="Write one record per URL of a crawl database, or with --items the items"
+        " your parsers produced.",
     )
     parser.add_argument("db", metavar="DB", type=Path, help="crawl database")
+    parser.add_argument("--items", action="store_true", help="the parsers' items, not records")
+    parser.add_argument(
+        "--with-source",
+        action="store_true",
+        help="with --items: add each item's page URL and handler as _url and _handler",
+    )
     parser.add_argument("--format", choices=EXPORT_FORMATS, default="jsonl", help="default: jsonl")
     parser.add_argument("--output", metavar="FILE", type=Path, help="default: standard output")
     return parser
@@ -186,27 +182,44 @@ def _run_subcommand(arguments: list[str]) -> int:
     command, rest = arguments[0], arguments[1:]
     if command == "export":
         namespace = _export_parser().parse_args(rest)
-        asyncio.run(_export(namespace.db, namespace.format, namespace.output))
+        what = ExportRequest(
+            namespace.format, items=namespace.items, with_source=namespace.with_source
+        )
+        asyncio.run(_export(namespace.db, what, namespace.output))
     else:
         namespace = _stats_parser().parse_args(rest)
         asyncio.run(_stats(namespace.db, as_json=namespace.json))
     return EXIT_OK
 
 
-async def _export(db: Path, export_format: ExportFormat, output: Path | None) -> None:
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    """What `export` writes: records, or items; in which format."""
+
+    export_format: ExportFormat
+    items: bool = False
+    with_source: bool = False
+
+    async def write(self, storage: SqliteStorage, output: TextIO) -> int:
+        if self.items:
+            return await write_items(
+                storage.iter_items, output, self.export_format, with_source=self.with_source
+            )
+        return await write_records(storage.iter_records(), output, self.export_format)
+
+
+async def _export(db: Path, what: ExportRequest, output: Path | None) -> None:
     storage = await SqliteStorage.open(db, read_only=True)
     try:
         if output is None:
-            await write_records(storage.iter_records(), sys.stdout, export_format)
+            await what.write(storage, sys.stdout)
         else:
-            await _export_to_file(storage, export_format, output)
+            await _export_to_file(storage, what, output)
     finally:
         await storage.close()
 
 
-async def _export_to_file(
-    storage: SqliteStorage, export_format: ExportFormat, output: Path
-) -> None:
+async def _export_to_file(storage: SqliteStorage, what: ExportRequest, output: Path) -> None:
     """Write beside the target and rename, so a failed export never leaves half a file."""
     try:
         descriptor, temporary = tempfile.mkstemp(
@@ -216,7 +229,7 @@ async def _export_to_file(
         raise UsageError(f"cannot write {output}: {exc.strerror}") from None
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            await write_records(storage.iter_records(), handle, export_format)
+            await what.write(storage, handle)
         os.replace(temporary, output)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):

@@ -78,6 +78,7 @@ class Config:
     proxy_strategy: ProxyStrategy = "round-robin"
     proxy_ban_statuses: tuple[int, ...] = (403, 429)
     proxy_concurrency: int | None = None
+    parser: str | None = None
 
     def __post_init__(self) -> None:
         for setting in fields(self):
@@ -244,6 +245,17 @@ def _proxies(value: object) -> tuple[str, ...]:
         if not isinstance(proxy, str) or not proxy.startswith(PROXY_SCHEMES):
             raise ValueError("expected http://, https://, socks5:// or socks4:// proxy URLs")
     return tuple(value)
+
+
+_PARSER_REFERENCE = re.compile(r"^[^:\s]+:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def _parser_reference(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _PARSER_REFERENCE.match(value):
+        raise ValueError(f"expected module:object or path/to/file.py:object, got {value!r}")
+    return value
 
 
 def _optional_path(value: object) -> Path | None:
@@ -429,6 +441,12 @@ SETTINGS: dict[str, Setting] = {
         _parse_number,
         _float(0),
         metavar="SECONDS",
+    ),
+    "parser": Setting(
+        "your parsers: a Crawler or Router object, as module:object or file.py:object",
+        _same,
+        _parser_reference,
+        metavar="MODULE:OBJECT",
     ),
 }
 

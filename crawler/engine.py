@@ -9,7 +9,7 @@ import logging
 import signal
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol, final
@@ -31,6 +31,7 @@ from crawler.models import (
     CrawlRequest,
     DocumentResponse,
     FetchResult,
+    FollowRequest,
     Outcome,
     PageOutput,
     PageRecord,
@@ -260,14 +261,22 @@ class Engine:
             self.progress.in_flight = self._frontier.in_flight
         return self.progress
 
-    async def run(self, seeds: Iterable[Target], *, handle_signals: bool = False) -> CrawlSummary:
-        seeds = list(seeds)
-        self._seed_hostnames = frozenset(seed.hostname for seed in seeds)
-        self._seed_origins = [origin_of(seed.url) for seed in seeds]
-        await self._storage.add_requests([CrawlRequest(s.url, s.host, 0) for s in seeds])
+    async def run(
+        self, seeds: Sequence[Target | FollowRequest], *, handle_signals: bool = False
+    ) -> CrawlSummary:
+        """Crawl from `seeds` (added to the store unless already there) until done or stopped."""
+        targets = [seed if isinstance(seed, Target) else seed.target for seed in seeds]
+        requests = [
+            CrawlRequest(target.url, target.host, 0, options=getattr(seed, "options", None))
+            for seed, target in zip(seeds, targets, strict=True)
+        ]
+        hostnames = frozenset(target.hostname for target in targets)
+        self._seed_hostnames = hostnames
+        self._seed_origins = list(dict.fromkeys(origin_of(r.url) for r in requests))
+        await self._storage.add_requests(requests)
         scope = ScopePolicy(
             self._config.scope,
-            (s.hostname for s in seeds),
+            hostnames,
             allow=self._config.allow,
             deny=self._config.deny,
         )

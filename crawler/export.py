@@ -1,14 +1,14 @@
-"""Export writers: JSON Lines and CSV, one record per URL, fed from a `Storage`."""
+"""Export writers: JSON Lines and CSV, of the records (one per URL) or of the parsers' items."""
 
 from __future__ import annotations
 
 import contextlib
 import csv
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Literal, TextIO
 
-from crawler.models import RECORD_FIELDS, PageRecord
+from crawler.models import RECORD_FIELDS, ItemRecord, PageRecord
 
 ExportFormat = Literal["jsonl", "csv"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("jsonl", "csv")
@@ -41,3 +41,54 @@ async def _write_csv(records: AsyncIterator[PageRecord], output: TextIO) -> int:
         writer.writerow("" if value is None else value for value in record.as_dict().values())
         count += 1
     return count
+
+
+ItemSource = Callable[[], AsyncGenerator[ItemRecord, None]]
+SOURCE_FIELDS = ("_url", "_handler")
+
+
+async def write_items(
+    items: ItemSource, output: TextIO, export_format: ExportFormat, *, with_source: bool = False
+) -> int:
+    """Write every stored item to `output`, each as its parser made it; with `with_source`,
+    the page's URL and the handler's name come first as `_url` and `_handler`. Returns how
+    many were written. CSV columns are every key met, in order of appearance."""
+    if export_format == "csv":
+        return await _write_items_csv(items, output, with_source=with_source)
+    count = 0
+    async with contextlib.aclosing(items()) as stored:
+        async for item in stored:
+            if with_source:
+                data = {"_url": item.url, "_handler": item.handler, **json.loads(item.data)}
+                output.write(json.dumps(data, ensure_ascii=False))
+            else:
+                output.write(item.data)
+            output.write("\n")
+            count += 1
+    return count
+
+
+async def _write_items_csv(items: ItemSource, output: TextIO, *, with_source: bool) -> int:
+    columns: dict[str, None] = dict.fromkeys(SOURCE_FIELDS) if with_source else {}
+    async with contextlib.aclosing(items()) as stored:
+        async for item in stored:
+            columns.update(dict.fromkeys(json.loads(item.data)))
+    writer = csv.writer(output, lineterminator="\n")
+    writer.writerow(columns)
+    count = 0
+    async with contextlib.aclosing(items()) as stored:
+        async for item in stored:
+            data = json.loads(item.data)
+            if with_source:
+                data = {"_url": item.url, "_handler": item.handler, **data}
+            writer.writerow(_csv_cell(data.get(column)) for column in columns)
+            count += 1
+    return count
+
+
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool | list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value

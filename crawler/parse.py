@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterable, Iterator
 
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 from yarl import URL
 
 from crawler.models import Target
@@ -37,28 +38,45 @@ def extract_links(
     With `obey_nofollow`, a page whose `<meta name="robots">` says nofollow (or none) gives no
     links, and links marked `rel="nofollow"` are left out.
     """
-    tree = LexborHTMLParser(html_text(body, charset))
-    if obey_nofollow and _meta_says_nofollow(tree):
+    return tree_links(
+        LexborHTMLParser(html_text(body, charset)), page_url, obey_nofollow=obey_nofollow
+    )
+
+
+def tree_links(
+    tree: LexborHTMLParser,
+    page_url: str,
+    *,
+    obey_nofollow: bool = True,
+    nodes: Iterable[LexborNode] | None = None,
+) -> list[Target]:
+    """`extract_links` on a parsed page; `nodes` (elements with an `href`) instead of the
+    page's `<a>` and `<area>` elements if given."""
+    if obey_nofollow and meta_says_nofollow(tree):
         return []
-    resolver = LinkResolver(_base_url(tree, URL(page_url, encoded=True)))
+    resolver = LinkResolver(base_url(tree, URL(page_url, encoded=True)))
     seen: set[str] = set()
     links: list[Target] = []
-    for tag in LINK_TAGS:
-        # tags() walks the tree without the CSS engine: a third of the cost of css("a[href]").
-        for node in tree.tags(tag):
-            attributes = node.attributes  # one dict for both lookups: cheaper than .attrs twice
-            href = attributes.get("href")
-            if not href:
+    # tags() walks the tree without the CSS engine: a third of the cost of css("a[href]").
+    for node in nodes if nodes is not None else _link_elements(tree):
+        attributes = node.attributes  # one dict for both lookups: cheaper than .attrs twice
+        href = attributes.get("href")
+        if not href:
+            continue
+        if obey_nofollow:
+            rel = attributes.get("rel")
+            if rel and "nofollow" in rel.lower():
                 continue
-            if obey_nofollow:
-                rel = attributes.get("rel")
-                if rel and "nofollow" in rel.lower():
-                    continue
-            target = resolver.resolve(href)
-            if target is not None and target.url not in seen:
-                seen.add(target.url)
-                links.append(target)
+        target = resolver.resolve(href)
+        if target is not None and target.url not in seen:
+            seen.add(target.url)
+            links.append(target)
     return links
+
+
+def _link_elements(tree: LexborHTMLParser) -> Iterator[LexborNode]:
+    for tag in LINK_TAGS:
+        yield from tree.tags(tag)
 
 
 def html_text(body: bytes, header_charset: str | None = None) -> bytes | str:
@@ -110,7 +128,8 @@ def _meta_charset(body: bytes) -> str | None:
     return found.group(1).decode("ascii") if found else None
 
 
-def _meta_says_nofollow(tree: LexborHTMLParser) -> bool:
+def meta_says_nofollow(tree: LexborHTMLParser) -> bool:
+    """Whether the page's robots meta tags forbid following its links."""
     return bool(meta_directives(tree) & NOFOLLOW_DIRECTIVES)
 
 
@@ -158,7 +177,8 @@ def meta_says_noindex(body: bytes, charset: str | None) -> bool:
     return bool(meta_directives(tree) & NOINDEX_DIRECTIVES)
 
 
-def _base_url(tree: LexborHTMLParser, page_url: URL) -> URL:
+def base_url(tree: LexborHTMLParser, page_url: URL) -> URL:
+    """What the page's relative links resolve against: its usable `<base href>`, else its URL."""
     for node in tree.tags("base"):
         href = node.attrs.get("href")
         if href:

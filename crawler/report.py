@@ -23,6 +23,7 @@ def stats_as_dict(stats: CrawlStats) -> dict[str, object]:
     return {
         "pages": stats.done,
         "queued": stats.queued,
+        "items": stats.items,
         "first_fetched_at": stats.first_fetched_at,
         "last_fetched_at": stats.last_fetched_at,
         "duration_s": None if duration is None else round(duration, 3),
@@ -41,6 +42,7 @@ def format_stats(stats: CrawlStats) -> str:
     lines = [
         f"pages:     {stats.done}",
         f"queued:    {stats.queued}",
+        f"items:     {stats.items}",
         f"first:     {stats.first_fetched_at or '-'}",
         f"last:      {stats.last_fetched_at or '-'}",
         f"duration:  {summary['duration_s'] if summary['duration_s'] is not None else '-'} s",

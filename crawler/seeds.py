@@ -35,6 +35,15 @@ def read_seeds(source: str) -> list[Target]:
 
 
 def _collect(lines: Iterable[str], name: str) -> list[Target]:
+    seeds = parse_seeds(lines, name)
+    if not seeds:
+        raise SeedError(f"no valid seed URL in {name}")
+    return seeds
+
+
+def parse_seeds(lines: Iterable[str], name: str) -> list[Target]:
+    """Canonical seeds from lines of text, each URL once; `#` comments and blank lines are
+    skipped, invalid lines reported in the log (as `name:line`)."""
     seeds: dict[str, Target] = {}
     bad = 0
     for number, text in _numbered_entries(lines):
@@ -49,8 +58,6 @@ def _collect(lines: Iterable[str], name: str) -> list[Target]:
         seeds.setdefault(target.url, target)
     if bad > MAX_REPORTED_BAD_LINES:
         log.warning("%s: %d invalid lines skipped in all", name, bad)
-    if not seeds:
-        raise SeedError(f"no valid seed URL in {name}")
     return list(seeds.values())
 
 

@@ -1,0 +1,240 @@
+"""What a parser sees and yields: `Page` (a fetched page, its tree and links) and `Request`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Final, final
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+from yarl import URL
+
+from crawler.models import FetchResult, FollowRequest, RequestOptions, Target
+from crawler.parse import base_url, header_says_nofollow, html_text, tree_links
+from crawler.urls import ScopePolicy, resolve_link
+
+_NO_JSON: Final = object()
+
+
+@final
+class Request:
+    """A request for the crawl to make: yield it from a handler (`page.follow` builds one).
+
+    `meta` (JSON-serialisable) reaches the new page as `page.meta`; `priority` orders the
+    queued requests of one host (higher first); `handler` names the route for the new page
+    instead of matching its URL. Requests are deduplicated by method, URL and body (never by
+    headers) unless `dont_filter` is set. Raises `ValueError`/`TypeError` for bad arguments.
+    """
+
+    __slots__ = ("body", "dont_filter", "handler", "headers", "meta", "method", "priority", "url")
+
+    def __init__(  # noqa: PLR0913  # the request options, keyword-only: the public contract
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        body: bytes | str | None = None,
+        json: object = _NO_JSON,
+        meta: Mapping[str, object] | None = None,
+        priority: int = 0,
+        dont_filter: bool = False,
+        handler: str | None = None,
+    ) -> None:
+        if not isinstance(url, str):
+            raise TypeError(f"a request URL must be a str, not {type(url).__name__}")
+        headers = dict(headers or {})
+        if json is not _NO_JSON:
+            if body is not None:
+                raise ValueError("give a request body or json, not both")
+            body = _json_text(json, "json").encode()
+            if not any(name.lower() == "content-type" for name in headers):
+                headers["Content-Type"] = "application/json"
+        self.url = url
+        self.method = method.upper()
+        self.headers: dict[str, str] = headers
+        self.body: bytes | None = body.encode() if isinstance(body, str) else body
+        self.meta: dict[str, object] = dict(meta or {})
+        self.priority = priority
+        self.dont_filter = dont_filter
+        self.handler = handler
+        _json_text(self.meta, "meta")  # fail here, in the handler that built it
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.url}>"
+
+    def to_follow(self, base: URL, *, unique: bool = True) -> FollowRequest | None:
+        """The request in the crawl's terms, its URL resolved against `base` and made
+        canonical; None if it is not an http(s) URL. Without `unique`, `dont_filter` gives
+        the same variant every time (for seeds, so a rerun does not add them again)."""
+        target = resolve_link(base, self.url)
+        if target is None:
+            return None
+        return FollowRequest(target, self._options(unique=unique))
+
+    def _options(self, *, unique: bool) -> RequestOptions:
+        digest = hashlib.sha256(self.method.encode() + b" " + (self.body or b"")).hexdigest()
+        if self.dont_filter:
+            variant = uuid.uuid4().hex if unique else f"once {digest[:16]}"
+        elif self.method == "GET" and self.body is None:
+            variant = ""
+        else:
+            variant = f"{self.method} {digest[:16]}"
+        return RequestOptions(
+            method=self.method,
+            headers=tuple(self.headers.items()),
+            body=self.body,
+            meta=_json_text(self.meta, "meta") if self.meta else None,
+            priority=self.priority,
+            handler=self.handler,
+            variant=variant,
+        )
+
+
+def _json_text(value: object, what: str) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"request {what} must be JSON-serialisable: {exc}") from None
+
+
+@final
+class Page:
+    """One fetched page as a handler sees it. The HTML tree is built on first use."""
+
+    def __init__(
+        self,
+        result: FetchResult,
+        *,
+        scope: ScopePolicy,
+        obey_nofollow: bool = True,
+        agent: str = "crawler",
+    ) -> None:
+        self._result = result
+        self._scope = scope
+        self._obey_nofollow = obey_nofollow
+        self._agent = agent
+
+    @property
+    def url(self) -> str:
+        """The URL requested (canonical): the page's key in the records."""
+        return self._result.request.url
+
+    @property
+    def final_url(self) -> str:
+        """The URL the content came from, after redirects."""
+        return self._result.final_url
+
+    @property
+    def status(self) -> int:
+        return self._result.status or 0
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Response headers; names are case-insensitive."""
+        return self._result.headers
+
+    @property
+    def content_type(self) -> str | None:
+        return self._result.content_type
+
+    @property
+    def body(self) -> bytes:
+        """The response body, decompressed."""
+        return self._result.body
+
+    @property
+    def depth(self) -> int:
+        """Links followed from a seed to reach this page (a seed is 0)."""
+        return self._result.request.depth
+
+    @cached_property
+    def meta(self) -> dict[str, object]:
+        """The `meta` of the request that led here (a copy: changing it changes nothing)."""
+        options = self._result.request.options
+        if options is None or options.meta is None:
+            return {}
+        loaded = json.loads(options.meta)
+        return loaded if isinstance(loaded, dict) else {}
+
+    @cached_property
+    def text(self) -> str:
+        """The body decoded: HTTP charset, byte-order mark, `<meta charset>`, else a guess."""
+        decoded = html_text(self._result.body, self._result.charset)
+        return decoded if isinstance(decoded, str) else decoded.decode("utf-8", "replace")
+
+    @cached_property
+    def tree(self) -> LexborHTMLParser:
+        """The page parsed by selectolax's lexbor parser."""
+        return LexborHTMLParser(html_text(self._result.body, self._result.charset))
+
+    def json(self) -> object:
+        """The body parsed as JSON. Raises `ValueError` if it is not JSON."""
+        return json.loads(self.text)
+
+    def css(self, selector: str) -> list[LexborNode]:
+        """Every element matching the CSS selector, in document order."""
+        return self.tree.css(selector)
+
+    def css_first(self, selector: str, default: LexborNode | None = None) -> LexborNode | None:
+        """The first element matching the CSS selector, else `default`."""
+        return self.tree.css_first(selector, default=default)
+
+    def links(self, selector: str | None = None) -> list[str]:
+        """Canonical, in-scope http(s) URLs of the page's links, each once, in document order:
+        the `href` of `<a>` and `<area>` elements, or of the elements matching `selector`.
+
+        Nofollow is obeyed unless the crawl ignores robots meta tags: none from a page marked
+        nofollow, none marked `rel="nofollow"`.
+        """
+        if self._obey_nofollow and header_says_nofollow(self._result.robots_tag, self._agent):
+            return []
+        nodes = None if selector is None else self.tree.css(selector)
+        return [link.url for link in self.targets(nodes) if self._scope.is_in_scope(link)]
+
+    def targets(self, nodes: list[LexborNode] | None = None) -> list[Target]:
+        """The links of `nodes` (default: the page's links) as targets, before scope."""
+        return tree_links(self.tree, self.final_url, obey_nofollow=self._obey_nofollow, nodes=nodes)
+
+    def follow(  # noqa: PLR0913  # the same options as `Request`
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        body: bytes | str | None = None,
+        json: object = _NO_JSON,
+        meta: Mapping[str, object] | None = None,
+        priority: int = 0,
+        dont_filter: bool = False,
+        handler: str | None = None,
+    ) -> Request:
+        """A `Request` for `url`, resolved against this page (and its `<base href>`)."""
+        resolved = self._resolve(url)
+        return Request(
+            resolved,
+            method=method,
+            headers=headers,
+            body=body,
+            json=json,
+            meta=meta,
+            priority=priority,
+            dont_filter=dont_filter,
+            handler=handler,
+        )
+
+    @cached_property
+    def base(self) -> URL:
+        """What relative URLs on this page resolve against."""
+        final = URL(self.final_url, encoded=True)
+        return base_url(self.tree, final) if self._result.is_html else final
+
+    def _resolve(self, url: str) -> str:
+        target = resolve_link(self.base, url)
+        return target.url if target is not None else url
+
+    def __repr__(self) -> str:
+        return f"<Page {self.status} {self.url}>"
