@@ -318,3 +318,78 @@ async def test_after_kill_9_a_rerun_records_every_page_once_and_refetches_no_rec
     for url in recorded_before:
         path = url.removeprefix(site.origin)
         assert site.hits[path] == hits_before[path] == 1
+
+
+PARSER_MODULE = """
+from crawler import Crawler, Router
+
+router = Router()
+
+
+@router.route("**/p/*")
+async def page(page):
+    yield {"n": int(page.url.rsplit("/", 1)[1]), "title": page.css_first("title").text()}
+    for link in page.links():
+        yield page.follow(link)
+
+
+@router.route()
+async def home(page):
+    for link in page.links():
+        yield page.follow(link)
+
+
+not_a_parser = 42
+"""
+
+
+async def test_a_parser_module_runs_from_the_cli_and_its_items_export(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    site = await serve_site(10)
+    (tmp_path / "myparsers.py").write_text(PARSER_MODULE)
+    seeds = write_seeds(tmp_path, site.url("/"))
+
+    crawl = await run_cli(
+        str(seeds),
+        "--db",
+        "crawl.db",
+        "--no-progress",
+        "--parser",
+        "myparsers:router",
+        cwd=tmp_path,
+    )
+    jsonl = await run_cli("export", "crawl.db", "--items", "--with-source", cwd=tmp_path)
+    stats = await run_cli("stats", "crawl.db", "--json", cwd=tmp_path)
+
+    assert crawl.returncode == 0, crawl.stderr
+    items = read_jsonl(jsonl.stdout)
+    assert sorted(item["n"] for item in items) == list(range(10))  # type: ignore[type-var]
+    assert {item["_handler"] for item in items} == {"page"}
+    assert all(item["_url"] == site.url(f"/p/{item['n']}") for item in items)
+    assert items[0]["title"] == f"page {items[0]['n']}"
+    assert json.loads(stats.stdout)["items"] == 10
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("nowhere:crawler", "cannot load parser 'nowhere:crawler': ModuleNotFoundError"),
+        ("myparsers:missing", "AttributeError"),
+        ("myparsers:not_a_parser", "is a int, not a Crawler or a Router"),
+        ("broken.py:crawler", "cannot load parser 'broken.py:crawler': SyntaxError"),
+        ("no-colon", "expected module:object or path/to/file.py:object"),
+    ],
+)
+async def test_a_bad_parser_exits_2_with_one_line(
+    tmp_path: Path, reference: str, message: str
+) -> None:
+    (tmp_path / "myparsers.py").write_text(PARSER_MODULE)
+    (tmp_path / "broken.py").write_text("def oops(:\n")
+    seeds = write_seeds(tmp_path, "http://127.0.0.1:1/")
+
+    result = await run_cli(str(seeds), "--parser", reference, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert message in result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
