@@ -130,6 +130,12 @@ class Router:
         return register
 
     @property
+    def is_empty(self) -> bool:
+        """Whether nothing is registered: then a crawl just follows links."""
+        hooks = (self.pipelines, self.start_hooks, self.page_hooks, self.error_hooks)
+        return not self.all_routes and not any(hooks) and not self.finish_hooks
+
+    @property
     def all_routes(self) -> list[Route]:
         return [*self.routes, *([self.default] if self.default else [])]
 
@@ -347,11 +353,9 @@ class Crawler:
         try:
             for start_hook in self.router.start_hooks:
                 await start_hook()
+            processor = None if self.router.is_empty else RouteProcessor(self.router, self.config)
             self._engine = Engine(
-                self.config,
-                storage,
-                processor=RouteProcessor(self.router, self.config),
-                middlewares=self.middlewares,
+                self.config, storage, processor=processor, middlewares=self.middlewares
             )
             summary = await self._engine.run(targets, handle_signals=handle_signals)
         finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from yarl import URL
@@ -57,8 +57,25 @@ def tree_links(
     resolver = LinkResolver(base_url(tree, URL(page_url, encoded=True)))
     seen: set[str] = set()
     links: list[Target] = []
-    # tags() walks the tree without the CSS engine: a third of the cost of css("a[href]").
-    for node in nodes if nodes is not None else _link_elements(tree):
+    if nodes is not None:
+        _add_links(nodes, resolver, seen, links, obey_nofollow=obey_nofollow)
+        return links
+    for tag in LINK_TAGS:
+        # tags() walks the tree without the CSS engine: a third of the cost of css("a[href]").
+        _add_links(tree.tags(tag), resolver, seen, links, obey_nofollow=obey_nofollow)
+    return links
+
+
+def _add_links(
+    nodes: Iterable[LexborNode],
+    resolver: LinkResolver,
+    seen: set[str],
+    links: list[Target],
+    *,
+    obey_nofollow: bool,
+) -> None:
+    """Append the targets of `nodes`' hrefs to `links`, each URL once (`seen`)."""
+    for node in nodes:
         attributes = node.attributes  # one dict for both lookups: cheaper than .attrs twice
         href = attributes.get("href")
         if not href:
@@ -71,12 +88,6 @@ def tree_links(
         if target is not None and target.url not in seen:
             seen.add(target.url)
             links.append(target)
-    return links
-
-
-def _link_elements(tree: LexborHTMLParser) -> Iterator[LexborNode]:
-    for tag in LINK_TAGS:
-        yield from tree.tags(tag)
 
 
 def html_text(body: bytes, header_charset: str | None = None) -> bytes | str:

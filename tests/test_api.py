@@ -79,6 +79,15 @@ def shop_app(shop: Shop) -> web.Application:
         )
         return web.json_response({"results": [1, 2]})
 
+    async def moved(_: web.Request) -> web.Response:
+        raise web.HTTPMovedPermanently("/new")
+
+    async def latin1(_: web.Request) -> web.Response:
+        text = '<html><head><base href="/docs/"></head><body><p>café</p><a href="guide">g</a>'
+        return web.Response(
+            body=text.encode("latin-1"), headers={"Content-Type": "text/html; charset=iso-8859-1"}
+        )
+
     @web.middleware
     async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path != "/robots.txt":
@@ -91,6 +100,8 @@ def shop_app(shop: Shop) -> web.Application:
     app.router.add_get(r"/catalog/{n:\d+}", catalog)
     app.router.add_get(r"/product/{n:\d+}", product)
     app.router.add_post("/search", search)
+    app.router.add_get("/old", moved)
+    app.router.add_get("/new", latin1)
     return app
 
 
@@ -449,6 +460,35 @@ async def test_page_links_are_canonical_in_scope_and_obey_nofollow(
     products = [shop.url(f"/product/{n}") for n in range(1, PRODUCTS_PER_PAGE + 1)]
     assert found == [[*products, shop.url("/catalog/2")], [shop.url("/catalog/2")]]
     assert shop.hits == ["GET /", "GET /catalog/1"]
+
+
+async def test_the_page_is_the_final_response_decoded_with_its_base_for_links(
+    tmp_path: Path, shop: Shop
+) -> None:
+    crawler = Crawler(config(tmp_path, max_depth=0))
+    pages: list[tuple[object, ...]] = []
+
+    @crawler.route("**/new")
+    async def new(page: Page) -> None:
+        paragraph = page.css_first("p")
+        pages.append(
+            (
+                page.url,
+                page.final_url,
+                page.status,
+                "café" in page.text,
+                page.body.count(b"caf\xe9"),
+                paragraph.text() if paragraph else None,
+                page.links(),
+                page.follow("guide").url,
+                page.depth,
+            )
+        )
+
+    await crawler.crawl([shop.url("/old")])
+
+    guide = shop.url("/docs/guide")
+    assert pages == [(shop.url("/old"), shop.url("/new"), 200, True, 1, "café", [guide], guide, 0)]
 
 
 async def test_user_middlewares_join_the_request_chain(tmp_path: Path, shop: Shop) -> None:
