@@ -39,6 +39,7 @@ from crawler.models import (
 )
 from crawler.parse import (
     NOINDEX_DIRECTIVES,
+    PageLinks,
     extract_links,
     header_directives,
     header_says_nofollow,
@@ -77,24 +78,30 @@ class LinkFollower:
     nofollow, and no link marked rel="nofollow".
     """
 
-    def __init__(self, *, obey_nofollow: bool = True, agent: str = "crawler") -> None:
+    def __init__(
+        self, *, obey_nofollow: bool = True, agent: str = "crawler", limit: int | None = None
+    ) -> None:
         self._obey_nofollow = obey_nofollow
         self._agent = agent
+        self._limit = limit
 
     async def __call__(self, result: FetchResult, scope: ScopePolicy | None = None) -> PageOutput:
-        return PageOutput(self.links(result))
+        links = self.links(result)
+        return PageOutput(links, dropped_links=links.dropped)
 
-    def links(self, result: FetchResult) -> list[Target]:
-        """The page's links, in document order (none if it is not HTML or says nofollow)."""
+    def links(self, result: FetchResult) -> PageLinks:
+        """The page's links, in document order (none if it is not HTML or says nofollow); past
+        `limit`, only counted."""
         if not result.is_html:
-            return []
+            return PageLinks()
         if self._obey_nofollow and header_says_nofollow(result.robots_tag, self._agent):
-            return []
+            return PageLinks()
         return extract_links(
             result.body,
             result.final_url,
             charset=result.charset,
             obey_nofollow=self._obey_nofollow,
+            limit=self._limit,
         )
 
 
@@ -221,7 +228,9 @@ class Engine:
         # The default chain: robots.txt (added by PoliteFetch), retry, the user's, proxies.
         self._middlewares = (retry, *middlewares, *([self._proxies] if self._proxies else []))
         self._processor = processor or LinkFollower(
-            obey_nofollow=not config.ignore_robots_meta, agent=product_token(config.user_agent)
+            obey_nofollow=not config.ignore_robots_meta,
+            agent=product_token(config.user_agent),
+            limit=config.max_links_per_page,
         )
         self._traps = TrapLimits(
             config.max_url_length, config.max_path_depth, config.max_segment_repeats
@@ -503,8 +512,10 @@ class Engine:
             return (), {}
         limits_hit: Counter[str] = Counter()
         room = self._config.max_links_per_page
+        if output.dropped_links:
+            limits_hit["links_per_page"] = output.dropped_links
         if len(links) + len(follows) > room:
-            limits_hit["links_per_page"] = len(links) + len(follows) - room
+            limits_hit["links_per_page"] += len(links) + len(follows) - room
             follows = follows[:room]
             links = links[: room - len(follows)]
         discovered = []

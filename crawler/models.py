@@ -186,6 +186,7 @@ class PageOutput:
     follows: Sequence[FollowRequest] = ()
     items: tuple[ItemRecord, ...] = ()
     error: str | None = None  # an error kind that replaces the fetch's (a parser failed)
+    dropped_links: int = 0  # links past max_links_per_page, left out before they were resolved
 
 
 @dataclass(frozen=True, slots=True)

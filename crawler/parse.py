@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import codecs
 import re
+import sys
 from collections.abc import Iterable
+from typing import final
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from yarl import URL
@@ -30,17 +32,28 @@ _META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-
 
 
 def extract_links(
-    body: bytes, page_url: str, *, charset: str | None = None, obey_nofollow: bool = True
-) -> list[Target]:
+    body: bytes,
+    page_url: str,
+    *,
+    charset: str | None = None,
+    obey_nofollow: bool = True,
+    limit: int | None = None,
+) -> PageLinks:
     """Canonical http(s) links of an HTML page, each once: `<a href>` in document order,
     then `<area href>`. Relative links resolve against `<base href>` when it is usable.
 
     With `obey_nofollow`, a page whose `<meta name="robots">` says nofollow (or none) gives no
-    links, and links marked `rel="nofollow"` are left out.
+    links, and links marked `rel="nofollow"` are left out. Past `limit` links, hrefs are only
+    counted (in `dropped`), not resolved: a page of a million links costs little.
     """
-    return tree_links(
-        LexborHTMLParser(html_text(body, charset)), page_url, obey_nofollow=obey_nofollow
-    )
+    tree = LexborHTMLParser(html_text(body, charset))
+    return tree_links(tree, page_url, obey_nofollow=obey_nofollow, limit=limit)
+
+
+class PageLinks(list[Target]):
+    """A page's links, and how many hrefs past the limit were left out."""
+
+    dropped: int = 0
 
 
 def tree_links(
@@ -49,45 +62,61 @@ def tree_links(
     *,
     obey_nofollow: bool = True,
     nodes: Iterable[LexborNode] | None = None,
-) -> list[Target]:
+    limit: int | None = None,
+) -> PageLinks:
     """`extract_links` on a parsed page; `nodes` (elements with an `href`) instead of the
     page's `<a>` and `<area>` elements if given."""
+    links = PageLinks()
     if obey_nofollow and meta_says_nofollow(tree):
-        return []
-    resolver = LinkResolver(base_url(tree, URL(page_url, encoded=True)))
-    seen: set[str] = set()
-    links: list[Target] = []
+        return links
+    collect = _LinkCollector(tree, page_url, links, obey_nofollow=obey_nofollow, limit=limit)
     if nodes is not None:
-        _add_links(nodes, resolver, seen, links, obey_nofollow=obey_nofollow)
+        collect(nodes)
         return links
     for tag in LINK_TAGS:
         # tags() walks the tree without the CSS engine: a third of the cost of css("a[href]").
-        _add_links(tree.tags(tag), resolver, seen, links, obey_nofollow=obey_nofollow)
+        collect(tree.tags(tag))
     return links
 
 
-def _add_links(
-    nodes: Iterable[LexborNode],
-    resolver: LinkResolver,
-    seen: set[str],
-    links: list[Target],
-    *,
-    obey_nofollow: bool,
-) -> None:
-    """Append the targets of `nodes`' hrefs to `links`, each URL once (`seen`)."""
-    for node in nodes:
-        attributes = node.attributes  # one dict for both lookups: cheaper than .attrs twice
-        href = attributes.get("href")
-        if not href:
-            continue
-        if obey_nofollow:
-            rel = attributes.get("rel")
-            if rel and "nofollow" in rel.lower():
+@final
+class _LinkCollector:
+    """Appends the targets of elements' hrefs to `links`, each URL once, up to `limit`."""
+
+    def __init__(
+        self,
+        tree: LexborHTMLParser,
+        page_url: str,
+        links: PageLinks,
+        *,
+        obey_nofollow: bool,
+        limit: int | None,
+    ) -> None:
+        self._resolver = LinkResolver(base_url(tree, URL(page_url, encoded=True)))
+        self._seen: set[str] = set()
+        self._links = links
+        self._obey_nofollow = obey_nofollow
+        self._limit = sys.maxsize if limit is None else limit
+
+    def __call__(self, nodes: Iterable[LexborNode]) -> None:
+        links, seen, resolve = self._links, self._seen, self._resolver.resolve
+        obey_nofollow, limit = self._obey_nofollow, self._limit
+        for node in nodes:
+            attributes = node.attributes  # one dict for both lookups: cheaper than .attrs twice
+            href = attributes.get("href")
+            if not href:
                 continue
-        target = resolver.resolve(href)
-        if target is not None and target.url not in seen:
-            seen.add(target.url)
-            links.append(target)
+            if obey_nofollow:
+                rel = attributes.get("rel")
+                if rel and "nofollow" in rel.lower():
+                    continue
+            if len(links) >= limit:
+                links.dropped += 1
+                continue
+            target = resolve(href)
+            if target is not None and target.url not in seen:
+                seen.add(target.url)
+                links.append(target)
 
 
 def html_text(body: bytes, header_charset: str | None = None) -> bytes | str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -188,3 +190,49 @@ async def run_cli(
     stdout, stderr = await asyncio.wait_for(process.communicate(stdin), timeout_s)
     assert process.returncode is not None
     return CliResult(process.returncode, stdout.decode(), stderr.decode())
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    returncode: int
+    stderr: str
+    elapsed_s: float
+    peak_rss_mb: float
+
+
+# Runs the CLI and, at exit, writes the process's own peak RSS (VmHWM) to stderr. wait4's
+# ru_maxrss would not do: Linux carries the forking parent's peak across exec into it.
+_MEASURED_MAIN = """
+import atexit, re, runpy, sys
+def report():
+    with open("/proc/self/status") as status:
+        peak = re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1)
+    sys.stderr.write(f"peak-rss-kb: {peak}\\n")
+atexit.register(report)
+sys.argv = ["crawler", *sys.argv[1:]]
+runpy.run_module("crawler", run_name="__main__")
+"""
+
+
+async def run_cli_measured(*arguments: str, cwd: Path, timeout_s: float = 120.0) -> MeasuredRun:
+    """`run_cli`, plus the wall time and the peak RSS of the crawler process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+    started = time.monotonic()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _MEASURED_MAIN,
+        *arguments,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr_bytes = await asyncio.wait_for(process.communicate(), timeout_s)
+    elapsed = time.monotonic() - started
+    stderr = stderr_bytes.decode()
+    peak = re.search(r"peak-rss-kb: (\d+)", stderr)
+    assert process.returncode is not None
+    assert peak is not None, stderr
+    return MeasuredRun(process.returncode, stderr, elapsed, int(peak.group(1)) / 1024)
