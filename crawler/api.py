@@ -19,7 +19,9 @@ from collections.abc import (
     Awaitable,
     Callable,
     Coroutine,
+    Generator,
     Iterable,
+    Iterator,
     Mapping,
     Sequence,
 )
@@ -37,13 +39,14 @@ from crawler.middleware import Middleware
 from crawler.models import FetchResult, FollowRequest, ItemRecord, PageOutput, Target
 from crawler.page import Page, Request
 from crawler.robots import product_token
-from crawler.seeds import parse_seeds
+from crawler.seeds import iter_seeds
 from crawler.store.sqlite import SqliteStorage
 from crawler.urls import ScopePolicy, parse_absolute
 
 log = logging.getLogger("crawler")
 
 T = TypeVar("T")
+SEED_BATCH = 10_000
 Handler = Callable[[Page], AsyncIterator[object]] | Callable[[Page], Awaitable[object]]
 """An async generator function yielding items and `Request`s, or an async function returning
 None, one of them, or a list of them."""
@@ -415,27 +418,40 @@ def _import_module(name: str) -> ModuleType:
     return importlib.import_module(name)
 
 
-def crawl_seeds(seeds: Iterable[str | Request | Target] | str) -> list[Target | FollowRequest]:
-    """Seeds as the engine takes them. Raises `SeedError` if none is a valid http(s) URL."""
-    if isinstance(seeds, str):
-        seeds = [seeds]
+def crawl_seeds(
+    seeds: Iterable[str | Request | Target] | str,
+) -> Iterator[Target | FollowRequest]:
+    """Seeds as the engine takes them, converted as they are consumed; invalid URLs are
+    logged and skipped. Raises `SeedError` at the end if none was valid, or for a `Request`
+    that is not an absolute http(s) URL."""
     texts: list[str] = []
-    requests: list[Target | FollowRequest] = []
-    for seed in seeds:
+    found = 0
+    for seed in [seeds] if isinstance(seeds, str) else seeds:
         if isinstance(seed, Target):
-            requests.append(seed)
+            found += 1
+            yield seed
         elif isinstance(seed, Request):
             target = parse_absolute(seed.url)
             follow = seed.to_follow(URL(target.url), unique=False) if target else None
             if follow is None:
                 raise SeedError(f"seed request is not an absolute http(s) URL: {seed.url!r:.200}")
-            requests.append(follow)
+            found += 1
+            yield follow
         else:
             texts.append(seed)
-    found: list[Target | FollowRequest] = [*parse_seeds(texts, "seeds"), *requests]
+            if len(texts) >= SEED_BATCH:
+                found += yield from _parsed(texts)
+    found += yield from _parsed(texts)
     if not found:
         raise SeedError("no valid seed URL given")
-    return found
+
+
+def _parsed(texts: list[str]) -> Generator[Target, None, int]:
+    """The seeds among `texts` (emptied); returns how many there were."""
+    targets = list(iter_seeds(texts, "seeds"))
+    texts.clear()
+    yield from targets
+    return len(targets)
 
 
 def run_async(work: Coroutine[object, object, T]) -> T:

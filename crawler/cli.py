@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -131,9 +131,9 @@ def _run_crawl(arguments: list[str]) -> int:
     return EXIT_OK
 
 
-async def _crawl(crawler: Crawler, seeds: list[Target]) -> CrawlSummary:
+async def _crawl(crawler: Crawler, seeds: Iterable[Target]) -> CrawlSummary:
     config = crawler.config
-    log.info("crawl started", extra={"seeds": len(seeds), "db": str(config.db)})
+    log.info("crawl started", extra={"db": str(config.db)})
     async with show_progress(
         crawler.progress, live=config.progress, interval_s=config.progress_interval
     ):

@@ -9,7 +9,7 @@ import logging
 import signal
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol, final
@@ -67,6 +67,7 @@ class PageProcessor(Protocol):
 
 StopReason = Literal["finished", "stopped"]
 WRITE_BATCH = 512
+SEED_BATCH = 10_000
 SEEN_CACHE_SIZE = 50_000
 
 
@@ -271,18 +272,12 @@ class Engine:
         return self.progress
 
     async def run(
-        self, seeds: Sequence[Target | FollowRequest], *, handle_signals: bool = False
+        self, seeds: Iterable[Target | FollowRequest], *, handle_signals: bool = False
     ) -> CrawlSummary:
-        """Crawl from `seeds` (added to the store unless already there) until done or stopped."""
-        targets = [seed if isinstance(seed, Target) else seed.target for seed in seeds]
-        requests = [
-            CrawlRequest(target.url, target.host, 0, options=getattr(seed, "options", None))
-            for seed, target in zip(seeds, targets, strict=True)
-        ]
-        hostnames = frozenset(target.hostname for target in targets)
-        self._seed_hostnames = hostnames
-        self._seed_origins = list(dict.fromkeys(origin_of(r.url) for r in requests))
-        await self._storage.add_requests(requests)
+        """Crawl from `seeds` (added to the store unless already there) until done or stopped.
+
+        The seeds are read in batches as they are stored: an iterator of millions is fine."""
+        hostnames = await self._store_seeds(seeds)
         scope = ScopePolicy(
             self._config.scope,
             hostnames,
@@ -335,6 +330,28 @@ class Engine:
             elapsed_s=self.progress.elapsed_s,
             signal=self._stop_signal,
         )
+
+    async def _store_seeds(self, seeds: Iterable[Target | FollowRequest]) -> frozenset[str]:
+        """Queue the seeds batch by batch; returns their hostnames (the crawl's scope)."""
+        hostnames: set[str] = set()
+        origins: dict[str, None] = {}
+        batch: list[CrawlRequest] = []
+        read = added = 0
+        for seed in seeds:
+            read += 1
+            target = seed if isinstance(seed, Target) else seed.target
+            options = None if isinstance(seed, Target) else seed.options
+            batch.append(CrawlRequest(target.url, target.host, 0, options=options))
+            hostnames.add(target.hostname)
+            origins.setdefault(origin_of(target.url))
+            if len(batch) >= SEED_BATCH:
+                added += await self._storage.add_requests(batch)
+                batch = []
+        added += await self._storage.add_requests(batch)
+        log.info("%d seeds read, %d of them new to the crawl", read, added)
+        self._seed_hostnames = frozenset(hostnames)
+        self._seed_origins = list(origins)
+        return self._seed_hostnames
 
     async def _crawl(self, frontier: Frontier, scope: ScopePolicy) -> None:
         writer = RecordWriter(self._storage, frontier, self.progress)

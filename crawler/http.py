@@ -38,6 +38,7 @@ ROBOTS_MAX_BYTES = 500 * 1024
 DNS_CACHE_TTL_S = 300
 KEEPALIVE_S = 30.0
 CONNECT_TIMEOUT_CAP_S = 10.0
+RESOLVE_AT_ONCE = 64
 SOCKS_SCHEMES = ("socks5://", "socks5h://", "socks4://")
 SOCKS_ERRORS = ProxyError | ProxyConnectionError | ProxyTimeoutError
 # What a failed fetch can raise: each is mapped to an error kind by map_client_error().
@@ -84,20 +85,26 @@ def guarded_socket_factory(allowed: frozenset[IPAddress]) -> Callable[[AddrInfo]
 
 
 async def resolve_addresses(hostnames: Iterable[str]) -> frozenset[IPAddress]:
-    """Every address the hostnames resolve to now (unresolvable names give none)."""
+    """Every address the hostnames resolve to now (unresolvable names give none), asking the
+    resolver about RESOLVE_AT_ONCE names at a time."""
     loop = asyncio.get_running_loop()
     found: set[IPAddress] = set()
-    for hostname in hostnames:
+    gate = asyncio.Semaphore(RESOLVE_AT_ONCE)
+
+    async def resolve(hostname: str) -> None:
         try:
             found.add(ipaddress.ip_address(hostname))
-            continue
+            return
         except ValueError:
             pass
-        try:
-            infos = await loop.getaddrinfo(hostname, None, type=socket.SOCK_STREAM)
-        except OSError:
-            continue
+        async with gate:
+            try:
+                infos = await loop.getaddrinfo(hostname, None, type=socket.SOCK_STREAM)
+            except OSError:
+                return
         found.update(ipaddress.ip_address(info[4][0]) for info in infos)
+
+    await asyncio.gather(*(resolve(hostname) for hostname in hostnames))
     return frozenset(found)
 
 

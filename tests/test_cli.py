@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from crawler.models import RECORD_FIELDS
-from tests.conftest import Site, SiteFactory, run_cli, wait_until
+from tests.conftest import Site, SiteFactory, run_cli, run_cli_measured, wait_until
 
 
 def write_seeds(tmp_path: Path, *lines: str) -> Path:
@@ -113,19 +114,44 @@ async def test_invalid_seed_lines_are_reported_with_line_numbers_and_skipped(
     assert site.hits == {"/": 1, "/p/0": 1}
 
 
+async def test_a_million_seeds_are_streamed_into_the_store_not_loaded_at_once(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    site = await serve_site(10)
+    with (tmp_path / "seeds.txt").open("w") as seeds:
+        seeds.writelines(f"{site.origin}/p/{n}\n" for n in range(1_000_000))
+        seeds.write("\0\0 binary garbage \xff\n")
+
+    run = await run_cli_measured(
+        "seeds.txt", "--db", "crawl.db", "--no-progress", "--max-pages", "5", cwd=tmp_path
+    )
+    stats = json.loads((await run_cli("stats", "crawl.db", "--json", cwd=tmp_path)).stdout)
+
+    assert run.returncode == 0, run.stderr
+    assert "1000000 seeds read, 1000000 of them new" in run.stderr
+    assert "seeds.txt:1000001: not an absolute http(s) URL" in run.stderr
+    assert stats["pages"] + stats["queued"] == 1_000_001  # the seeds and the site's root
+    # Held at once, a million parsed seeds take several hundred MB; streamed, the crawler
+    # stays near its usual size.
+    assert run.peak_rss_mb < 120
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
         (None, "seeds file not found"),
         ("# only a comment\n\n", "no valid seed URL"),
+        ("", "no valid seed URL"),
         ("example.com\n/relative\n", "no valid seed URL"),
+        (os.urandom(300_000).decode("latin-1"), "no valid seed URL"),  # binary, few newlines
+        ("http://a.test/" + "x" * 200_000 + "\n", "no valid seed URL"),  # one huge line
     ],
 )
 async def test_unusable_seeds_exit_2_with_one_line(
     tmp_path: Path, content: str | None, message: str
 ) -> None:
     if content is not None:
-        (tmp_path / "seeds.txt").write_text(content)
+        (tmp_path / "seeds.txt").write_text(content, encoding="latin-1")
 
     result = await run_cli("seeds.txt", "--db", "crawl.db", cwd=tmp_path)
 
