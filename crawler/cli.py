@@ -28,7 +28,7 @@ from crawler.report import format_stats, stats_as_dict
 from crawler.seeds import read_seeds
 from crawler.store.sqlite import SqliteStorage
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_STALLED = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
 SUBCOMMANDS = ("export", "stats")
 REPEATABLE = ("allow", "deny", "proxy")
@@ -69,7 +69,7 @@ def _crawl_parser() -> argparse.ArgumentParser:
         " $CRAWLER_CONFIG, else config/crawler.toml) or from CRAWLER_<NAME> environment"
         " variables; precedence: flags > environment > file > defaults."
         " Exit codes: 0 done, 1 unexpected failure, 2 bad usage/config/input,"
-        " 130 SIGINT, 143 SIGTERM.",
+        " 3 stalled (no progress for stall_timeout), 130 SIGINT, 143 SIGTERM.",
     )
     parser.add_argument(
         "seeds", metavar="SEEDS", help="file of seed URLs, one a line; '-' for stdin"
@@ -123,11 +123,17 @@ def _run_crawl(arguments: list[str]) -> int:
     configure_logging(config.log_format, config.log_level)
     crawler = load_parser(config.parser, config) if config.parser else Crawler(config)
     seeds = read_seeds(namespace.seeds)
-    summary = run_async(_crawl(crawler, seeds))
+    return exit_code_for(run_async(_crawl(crawler, seeds)))
+
+
+def exit_code_for(summary: CrawlSummary) -> int:
+    """The exit code that tells a scheduler how the crawl ended."""
     if summary.signal == signal.SIGTERM:
         return EXIT_SIGTERM
     if summary.signal == signal.SIGINT:
         return EXIT_SIGINT
+    if summary.reason == "stalled":
+        return EXIT_STALLED
     return EXIT_OK
 
 

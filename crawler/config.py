@@ -38,7 +38,7 @@ STORE_BODIES: tuple[StoreBodies, ...] = ("none", "html", "all")
 class Config:
     """Every setting of a crawl. Names match the CLI flags (`--max-pages` is `max_pages`).
 
-    Units: `delay`, `timeout` and `shutdown_grace` in seconds, `max_size` in bytes.
+    Units: `delay`, `timeout`, `shutdown_grace` and `stall_timeout` in seconds, `max_size` in bytes.
     `max_pages`/`max_depth` of None mean no limit. Raises `ConfigError` on a bad value.
     """
 
@@ -79,6 +79,7 @@ class Config:
     proxy_ban_statuses: tuple[int, ...] = (403, 429)
     proxy_concurrency: int | None = None
     parser: str | None = None
+    stall_timeout: float = 300.0
 
     def __post_init__(self) -> None:
         for setting in fields(self):
@@ -438,6 +439,13 @@ SETTINGS: dict[str, Setting] = {
     ),
     "shutdown_grace": Setting(
         "seconds in-flight requests get to finish after SIGTERM/SIGINT",
+        _parse_number,
+        _float(0),
+        metavar="SECONDS",
+    ),
+    "stall_timeout": Setting(
+        "seconds without progress before the watchdog acts: a request busy that long is given"
+        " up (error 'stalled'), a crawl that stores nothing that long stops (exit 3); 0: off",
         _parse_number,
         _float(0),
         metavar="SECONDS",

@@ -18,7 +18,7 @@ from yarl import URL
 
 from crawler.config import PROXY_SCHEMES, Config
 from crawler.discovery import SitemapLoader
-from crawler.errors import ConfigError, HandlerFailed, UnexpectedFailure
+from crawler.errors import ConfigError, HandlerFailed, Stalled, UnexpectedFailure
 from crawler.frontier import Frontier, FrontierLimits
 from crawler.http import (
     Fetcher,
@@ -65,7 +65,7 @@ class PageProcessor(Protocol):
     async def __call__(self, result: FetchResult, scope: ScopePolicy, /) -> PageOutput: ...
 
 
-StopReason = Literal["finished", "stopped"]
+StopReason = Literal["finished", "stopped", "stalled"]
 WRITE_BATCH = 512
 SEED_BATCH = 10_000
 SEEN_CACHE_SIZE = 50_000
@@ -245,6 +245,10 @@ class Engine:
         self._stop_signal: int | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._grace_timer: asyncio.TimerHandle | None = None
+        self._busy: dict[asyncio.Task[None], tuple[CrawlRequest, float]] = {}
+        self._stalled: set[asyncio.Task[None]] = set()
+        self._stalled_crawl = False
+        self._deferred = 0
 
     def stop(self, signal_number: int | None = None) -> None:
         """Stop taking work; in-flight requests get `shutdown_grace` seconds, or none on a
@@ -324,7 +328,11 @@ class Engine:
                 for figure, value in figures.items():
                     await self._storage.set_counter(f"proxy {proxy} {figure}", value)
         return CrawlSummary(
-            reason="stopped" if self._stopping else "finished",
+            reason="stalled"
+            if self._stalled_crawl
+            else "stopped"
+            if self._stopping
+            else "finished",
             pages=self.progress.done,
             errors=self.progress.errors,
             elapsed_s=self.progress.elapsed_s,
@@ -394,6 +402,11 @@ class Engine:
             for worker in workers:
                 in_flight[worker] = None
             self._workers = workers
+            watchdog = (
+                asyncio.create_task(self._watch(frontier), name="watchdog")
+                if self._config.stall_timeout > 0
+                else None
+            )
             sitemaps = None
             if self._config.sitemaps and self._config.max_depth != 0:
                 max_bytes = self._config.max_size
@@ -410,6 +423,9 @@ class Engine:
                 )
                 sitemaps = asyncio.create_task(loader.load(self._seed_origins, frontier))
             await asyncio.gather(*workers, return_exceptions=True)
+            if watchdog is not None:
+                watchdog.cancel()
+                await asyncio.gather(watchdog, return_exceptions=True)
             if sitemaps is not None:
                 sitemaps.cancel()
                 await asyncio.gather(sitemaps, return_exceptions=True)
@@ -452,19 +468,97 @@ class Engine:
     ) -> None:
         task = asyncio.current_task()
         assert task is not None
+        loop = asyncio.get_running_loop()
         while (request := await frontier.next()) is not None:
             in_flight[task] = request
+            self._busy[task] = (request, loop.time())
             try:
-                result = await fetcher.fetch(request)
-            except Exception as exc:  # the worker boundary: one request must never kill the crawl
-                log.error("fetching %s failed unexpectedly: %r", request.url, exc, exc_info=exc)
-                result = FetchResult.failed(request, UnexpectedFailure.kind)
+                outcome = await self._process(request, frontier, fetcher, scope, in_flight)
+            except asyncio.CancelledError:
+                if task not in self._stalled:
+                    raise
+                outcome = self._give_up(request, frontier, in_flight)
+            finally:
+                self._busy.pop(task, None)
+            if outcome is not None:
+                writer.submit(outcome)
+
+    async def _process(
+        self,
+        request: CrawlRequest,
+        frontier: Frontier,
+        fetcher: PoliteFetch,
+        scope: ScopePolicy,
+        in_flight: dict[asyncio.Task[None], CrawlRequest | None],
+    ) -> Outcome | None:
+        """Fetch and process one request: its outcome, or None if it was deferred to retry."""
+        try:
+            result = await fetcher.fetch(request)
+        except Exception as exc:  # the worker boundary: one request must never kill the crawl
+            log.error("fetching %s failed unexpectedly: %r", request.url, exc, exc_info=exc)
+            result = FetchResult.failed(request, UnexpectedFailure.kind)
+        frontier.finish(request)
+        task = asyncio.current_task()
+        assert task is not None
+        in_flight[task] = None
+        if result.retry_in is not None:
+            self._busy.pop(task, None)  # storing is not "stuck": the watchdog leaves it be
+            await self._defer(result, frontier)
+            return None
+        outcome = await self._outcome(result, scope)
+        self._busy.pop(task, None)
+        return outcome
+
+    def _give_up(
+        self,
+        request: CrawlRequest,
+        frontier: Frontier,
+        in_flight: dict[asyncio.Task[None], CrawlRequest | None],
+    ) -> Outcome:
+        """The watchdog cancelled a request busy too long: record it `stalled`."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._stalled.discard(task)
+        task.uncancel()
+        if in_flight.get(task) is request:
             frontier.finish(request)
             in_flight[task] = None
-            if result.retry_in is not None:
-                await self._defer(result, frontier)
-                continue
-            writer.submit(await self._outcome(result, scope))
+        result = FetchResult.failed(request, Stalled.kind)
+        return Outcome(request, _record(result, Stalled.kind))
+
+    async def _watch(self, frontier: Frontier) -> None:
+        """The watchdog: gives up requests busy longer than `stall_timeout`, and stops a crawl
+        that stores nothing for that long while no request is busy and no timer is due."""
+        limit = self._config.stall_timeout
+        loop = asyncio.get_running_loop()
+        mark, since = (-1, -1), loop.time()
+        while True:
+            await asyncio.sleep(min(max(limit / 4, 0.05), 5.0))
+            now = loop.time()
+            for task, (request, started) in list(self._busy.items()):
+                if now - started > limit and task not in self._stalled:
+                    log.error(
+                        "stalled: %s busy for %.0f s (stall_timeout %g s); giving it up",
+                        request.url,
+                        now - started,
+                        limit,
+                        extra={"url": request.url},
+                    )
+                    self._stalled.add(task)
+                    task.cancel()
+            current = (self.progress.done, self._deferred)
+            if current != mark or self._busy or frontier.is_waiting_for_time:
+                mark, since = current, now
+            elif now - since > limit:
+                log.error(
+                    "stalled: nothing stored for %.0f s, %d requests queued, none in flight;"
+                    " stopping (a rerun resumes)",
+                    now - since,
+                    frontier.queued,
+                )
+                self._stalled_crawl = True
+                self.stop()
+                return
 
     async def _defer(self, result: FetchResult, frontier: Frontier) -> None:
         """Back to the store, to be tried again later; no worker waits for it."""
@@ -472,6 +566,7 @@ class Engine:
         delay = result.retry_in or 0.0
         not_before = time.time() + delay
         await self._storage.defer(request, retries=request.retries + 1, not_before=not_before)
+        self._deferred += 1
         frontier.watch_deferred(not_before)
         frontier.settle(1, discovered=0)
         log.debug("retrying %s in %.1f s (%s)", request.url, delay, result.error or result.status)

@@ -22,6 +22,7 @@ CrawlerError
     ├── RobotsDisallowed       robots     (robots.txt forbids it; never requested)
     ├── HostFailed             host_failed (its host failed too often; never requested)
     ├── HandlerFailed          handler    (processing the page raised)
+    ├── Stalled                stalled    (busy longer than stall_timeout: given up)
     └── UnexpectedFailure      internal   (fetching raised an unmapped error: a bug)
 """
 
@@ -140,10 +141,16 @@ class HandlerFailed(FetchError):
     kind = "handler"
 
 
+class Stalled(FetchError):
+    """The request (fetch and parsing) was busy longer than `stall_timeout`; it was given up."""
+
+    kind = "stalled"
+
+
 class UnexpectedFailure(FetchError):
     """Fetching raised something no rule maps (a bug); logged with its traceback."""
 
     kind = "internal"
 
 
-FETCH_ERRORS += (RobotsDisallowed, HostFailed, HandlerFailed, UnexpectedFailure)
+FETCH_ERRORS += (RobotsDisallowed, HostFailed, HandlerFailed, Stalled, UnexpectedFailure)

@@ -77,6 +77,11 @@ class Frontier:
         return self._stored_queued + self._held
 
     @property
+    def is_waiting_for_time(self) -> bool:
+        """Whether work is held back by a delay or a retry time, not lost."""
+        return bool(self._timers) or self._retry_due is not None
+
+    @property
     def in_flight(self) -> int:
         return sum(self._in_flight.values())
 
