@@ -42,6 +42,7 @@ class Site:
     port: int = 0
     delay_s: float = 0.0
     hits: Counter[str] = field(default_factory=Counter)  # every path but /robots.txt
+    log: list[str] = field(default_factory=list)  # the same, in the order they came
     robots_hits: int = 0
     in_flight: InFlight = field(default_factory=InFlight)
     shared_in_flight: InFlight | None = None
@@ -90,6 +91,7 @@ def site_app(site: Site, extra_routes: dict[str, Handler] | None = None) -> web.
             site.robots_hits += 1
         else:
             site.hits[request.path_qs] += 1
+            site.log.append(request.path_qs)
         gauges = [site.in_flight] + ([site.shared_in_flight] if site.shared_in_flight else [])
         for gauge in gauges:
             gauge.enter()

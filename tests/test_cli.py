@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import random
 import signal
 import sys
 from pathlib import Path
@@ -419,3 +420,71 @@ async def test_a_bad_parser_exits_2_with_one_line(
     assert result.returncode == 2
     assert message in result.stderr.strip().splitlines()[-1]
     assert "Traceback" not in result.stderr
+
+
+CRASH_SEED = 20261125  # the kill moments are random, and reproducible from this seed
+
+
+async def test_repeated_kill_9_then_a_rerun_gives_the_records_of_an_uninterrupted_crawl(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    site = await serve_site(3000, delay_s=0.005)
+    seeds = write_seeds(tmp_path, site.url("/"))
+    (tmp_path / "straight").mkdir()
+    (tmp_path / "killed").mkdir()
+    options = ("--concurrency", "8", "--per-host", "8")
+    straight = await run_cli(
+        str(seeds), "--db", "crawl.db", "--no-progress", *options, cwd=tmp_path / "straight"
+    )
+    assert straight.returncode == 0, straight.stderr
+    expected = await export_by_url(tmp_path / "straight")
+    site.log.clear()
+
+    randomness = random.Random(CRASH_SEED)
+    recorded_at_kill: list[tuple[int, set[str]]] = []  # (server log length, recorded URLs)
+    for _ in range(4):
+        before = len(site.log)
+        wanted = before + randomness.randint(50, 600)
+        process = await asyncio.create_subprocess_exec(
+            *crawl_command(seeds, *options), cwd=tmp_path / "killed"
+        )
+        await kill_when_served(site, wanted, process)
+        recorded = set(await export_by_url(tmp_path / "killed"))
+        recorded_at_kill.append((len(site.log), recorded))
+    final = await run_cli(
+        str(seeds), "--db", "crawl.db", "--no-progress", *options, cwd=tmp_path / "killed"
+    )
+    records = read_jsonl((await run_cli("export", "crawl.db", cwd=tmp_path / "killed")).stdout)
+
+    assert final.returncode == 0, final.stderr
+    assert len(records) == len({r["url"] for r in records})  # no URL recorded twice
+    assert {str(r["url"]): fingerprint(r) for r in records} == {
+        url: fingerprint(record) for url, record in expected.items()
+    }
+    sizes = [len(recorded) for _, recorded in recorded_at_kill]
+    print(f"recorded at each kill: {sizes} of {len(expected)}")
+    assert sizes == sorted(sizes)
+    assert 0 < sizes[0] < len(expected)  # the kills did land mid-crawl
+    for log_length, recorded in recorded_at_kill:
+        fetched_later = {site.url(path) for path in site.log[log_length:]}
+        assert not fetched_later & recorded, "a URL was fetched again after it was recorded"
+
+
+async def kill_when_served(site: Site, requests: int, process: asyncio.subprocess.Process) -> None:
+    """SIGKILL the crawler once the site has served `requests` requests in all."""
+    await wait_until(lambda: len(site.log) >= requests or process.returncode is not None)
+    process.kill()
+    await process.wait()
+
+
+def fingerprint(record: dict[str, object]) -> tuple[object, ...]:
+    """What must not depend on interruptions (depth and parent depend on discovery order)."""
+    fields = ("final_url", "status", "content_type", "size", "sha256", "error", "redirects")
+    return tuple(record[name] for name in fields)
+
+
+async def export_by_url(directory: Path) -> dict[str, dict[str, object]]:
+    exported = await run_cli("export", "crawl.db", cwd=directory)
+    if exported.returncode != 0:  # killed before the database existed
+        return {}
+    return {str(record["url"]): record for record in read_jsonl(exported.stdout)}
