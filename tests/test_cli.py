@@ -10,12 +10,15 @@ import os
 import random
 import signal
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from crawler.models import RECORD_FIELDS
-from tests.conftest import Site, SiteFactory, run_cli, run_cli_measured, wait_until
+from tests.conftest import Site, SiteFactory, link_page, run_cli, run_cli_measured, wait_until
 
 
 def write_seeds(tmp_path: Path, *lines: str) -> Path:
@@ -488,3 +491,78 @@ async def export_by_url(directory: Path) -> dict[str, dict[str, object]]:
     if exported.returncode != 0:  # killed before the database existed
         return {}
     return {str(record["url"]): record for record in read_jsonl(exported.stdout)}
+
+
+@pytest.mark.parametrize(
+    ("make_db", "message"),
+    [
+        (lambda d: d.joinpath("c.db").write_bytes(b"my notes\n" * 100), "cannot use database"),
+        (lambda d: d.joinpath("c.db").mkdir(), "cannot open database"),
+        (None, "of database /proc/crawler-test/c.db"),  # a place nothing can be created in
+    ],
+)
+async def test_a_database_that_cannot_be_used_exits_2_and_is_left_alone(
+    tmp_path: Path, make_db: Callable[[Path], object] | None, message: str
+) -> None:
+    seeds = write_seeds(tmp_path, "http://127.0.0.1:9/")
+    db = "c.db" if make_db is not None else "/proc/crawler-test/c.db"
+    if make_db is not None:
+        make_db(tmp_path)
+    before = (tmp_path / "c.db").read_bytes() if (tmp_path / "c.db").is_file() else None
+
+    result = await run_cli(str(seeds), "--db", db, "--no-progress", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert message in result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
+    if before is not None:
+        assert (tmp_path / "c.db").read_bytes() == before
+
+
+async def test_an_export_to_an_unwritable_place_exits_2_and_leaves_nothing(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    site = await serve_site(1)
+    await run_cli(str(write_seeds(tmp_path, site.url("/"))), "--db", "c.db", cwd=tmp_path)
+
+    results = [
+        await run_cli("export", "c.db", "--output", output, cwd=tmp_path)
+        for output in ("/proc/records.jsonl", "missing-dir/records.jsonl")
+    ]
+
+    for result in results:
+        assert result.returncode == 2
+        assert result.stderr.startswith("crawler: error: cannot write ")
+    assert not (tmp_path / "missing-dir").exists()
+
+
+async def test_sigint_stops_with_130_and_a_second_signal_does_not_wait_for_the_grace(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    async def slow(_: web.Request) -> web.Response:
+        await asyncio.sleep(30)
+        return web.Response(text="late")
+
+    site = await serve_site(
+        0, routes={"/slow/{n}": slow, "/start": link_page(*(f"/slow/{n}" for n in range(4)))}
+    )
+    seeds = write_seeds(tmp_path, site.url("/start"))
+    command = crawl_command(seeds, "--shutdown-grace", "20")
+
+    process = await asyncio.create_subprocess_exec(
+        *command, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+    )
+    await wait_until(lambda: sum(n for path, n in site.hits.items() if "/slow/" in path) >= 4)
+    process.send_signal(signal.SIGINT)
+    await asyncio.sleep(0.5)
+    still_running = process.returncode is None  # in its grace period, waiting for /slow/
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, stderr = await asyncio.wait_for(process.communicate(), 15)
+    records = read_jsonl((await run_cli("export", "crawl.db", cwd=tmp_path)).stdout)
+
+    assert still_running
+    assert process.returncode == 130, stderr.decode()
+    assert time.monotonic() - started < 5  # not the 20 s grace
+    assert "stopping now" in stderr.decode()
+    assert [r["url"] for r in records] == [site.url("/start")]  # the slow ones stay queued
