@@ -425,8 +425,9 @@ def crawl_seeds(
     logged and skipped. Raises `SeedError` at the end if none was valid, or for a `Request`
     that is not an absolute http(s) URL."""
     texts: list[str] = []
-    found = 0
+    found = given = 0
     for seed in [seeds] if isinstance(seeds, str) else seeds:
+        given += 1
         if isinstance(seed, Target):
             found += 1
             yield seed
@@ -440,15 +441,15 @@ def crawl_seeds(
         else:
             texts.append(seed)
             if len(texts) >= SEED_BATCH:
-                found += yield from _parsed(texts)
-    found += yield from _parsed(texts)
+                found += yield from _parsed(texts, given - len(texts) + 1)
+    found += yield from _parsed(texts, given - len(texts) + 1)
     if not found:
         raise SeedError("no valid seed URL given")
 
 
-def _parsed(texts: list[str]) -> Generator[Target, None, int]:
-    """The seeds among `texts` (emptied); returns how many there were."""
-    targets = list(iter_seeds(texts, "seeds"))
+def _parsed(texts: list[str], first: int) -> Generator[Target, None, int]:
+    """The seeds among `texts` (emptied), the `first`-th seed given; returns how many."""
+    targets = list(iter_seeds(texts, "seeds", first_line=first))
     texts.clear()
     yield from targets
     return len(targets)

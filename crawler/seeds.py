@@ -66,11 +66,11 @@ def _bounded_lines(handle: TextIO) -> Iterator[str]:
         yield line
 
 
-def iter_seeds(lines: Iterable[str], name: str) -> Iterator[Target]:
+def iter_seeds(lines: Iterable[str], name: str, *, first_line: int = 1) -> Iterator[Target]:
     """Canonical seeds from lines of text, lazily; `#` comments and blank lines are skipped,
-    invalid lines reported in the log (as `name:line`)."""
+    invalid lines reported in the log (as `name:line`, counting from `first_line`)."""
     bad = 0
-    for number, text in _numbered_entries(lines):
+    for number, text in _numbered_entries(lines, first_line):
         target = parse_absolute(text)
         if target is None:
             bad += 1
@@ -84,8 +84,8 @@ def iter_seeds(lines: Iterable[str], name: str) -> Iterator[Target]:
         log.warning("%s: %d invalid lines skipped in all", name, bad)
 
 
-def _numbered_entries(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
-    for number, line in enumerate(lines, start=1):
+def _numbered_entries(lines: Iterable[str], first_line: int) -> Iterator[tuple[int, str]]:
+    for number, line in enumerate(lines, start=first_line):
         text = line.strip()
         if text and not text.startswith("#"):
             yield number, text

@@ -560,3 +560,12 @@ async def _records(tmp_path: Path) -> dict[str, dict[str, object]]:
         return {r.url: r.as_dict() async for r in storage.iter_records()}
     finally:
         await storage.close()
+
+
+async def test_invalid_seeds_are_skipped_and_logged_with_their_position(
+    tmp_path: Path, shop: Shop, caplog: pytest.LogCaptureFixture
+) -> None:
+    summary = await Crawler(config(tmp_path, max_depth=0)).crawl([shop.url("/"), "not a url"])
+
+    assert summary.pages == 1
+    assert "seeds:2: not an absolute http(s) URL, skipped: 'not a url'" in caplog.text
