@@ -150,6 +150,9 @@ class SeenCache:
         self._size = size
         self._urls: dict[str, None] = {}
 
+    def __contains__(self, url: str) -> bool:
+        return url in self._urls
+
     def add(self, url: str) -> bool:
         """True if the URL was not in the cache (it is now)."""
         if url in self._urls:
@@ -631,9 +634,12 @@ class Engine:
             follows = follows[:room]
             links = links[: room - len(follows)]
         discovered = []
+        seen = self._seen
         for link in links:
-            if not scope.is_in_scope(link) or not self._seen.add(link.url):
+            # Most links of a page were seen before: that test is the cheaper one, so it is first.
+            if link.url in seen or not scope.is_in_scope(link):
                 continue
+            seen.add(link.url)
             trap = trap_reason(link.url, self._traps)
             if trap is not None:
                 limits_hit[trap] += 1
