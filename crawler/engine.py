@@ -51,6 +51,7 @@ from crawler.robots import RobotsCache, product_token
 from crawler.store import Storage
 from crawler.throttle import Throttle
 from crawler.urls import ScopePolicy, TrapLimits, origin_of, trap_reason
+from crawler.watchdog import Watchdog
 
 log = logging.getLogger("crawler")
 
@@ -248,9 +249,8 @@ class Engine:
         self._stop_signal: int | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._grace_timer: asyncio.TimerHandle | None = None
-        self._busy: dict[asyncio.Task[None], tuple[CrawlRequest, float]] = {}
-        self._stalled: set[asyncio.Task[None]] = set()
-        self._stalled_crawl = False
+        self._watchdog = Watchdog(config.stall_timeout)
+        self._stalled = False
         self._deferred = 0
 
     def stop(self, signal_number: int | None = None) -> None:
@@ -331,11 +331,7 @@ class Engine:
                 for figure, value in figures.items():
                     await self._storage.set_counter(f"proxy {proxy} {figure}", value)
         return CrawlSummary(
-            reason="stalled"
-            if self._stalled_crawl
-            else "stopped"
-            if self._stopping
-            else "finished",
+            reason="stalled" if self._stalled else "stopped" if self._stopping else "finished",
             pages=self.progress.done,
             errors=self.progress.errors,
             elapsed_s=self.progress.elapsed_s,
@@ -471,18 +467,17 @@ class Engine:
     ) -> None:
         task = asyncio.current_task()
         assert task is not None
-        loop = asyncio.get_running_loop()
         while (request := await frontier.next()) is not None:
             in_flight[task] = request
-            self._busy[task] = (request, loop.time())
+            self._watchdog.begin(task, request)
             try:
                 outcome = await self._process(request, frontier, fetcher, scope, in_flight)
             except asyncio.CancelledError:
-                if task not in self._stalled:
+                if not self._watchdog.gave_up(task):
                     raise
-                outcome = self._give_up(request, frontier, in_flight)
+                outcome = self._given_up(request, frontier, in_flight)
             finally:
-                self._busy.pop(task, None)
+                self._watchdog.end(task)
             if outcome is not None:
                 writer.submit(outcome)
 
@@ -505,14 +500,14 @@ class Engine:
         assert task is not None
         in_flight[task] = None
         if result.retry_in is not None:
-            self._busy.pop(task, None)  # storing is not "stuck": the watchdog leaves it be
+            self._watchdog.end(task)  # storing is not "stuck": the watchdog leaves it be
             await self._defer(result, frontier)
             return None
         outcome = await self._outcome(result, scope)
-        self._busy.pop(task, None)
+        self._watchdog.end(task)
         return outcome
 
-    def _give_up(
+    def _given_up(
         self,
         request: CrawlRequest,
         frontier: Frontier,
@@ -521,8 +516,6 @@ class Engine:
         """The watchdog cancelled a request busy too long: record it `stalled`."""
         task = asyncio.current_task()
         assert task is not None
-        self._stalled.discard(task)
-        task.uncancel()
         if in_flight.get(task) is request:
             frontier.finish(request)
             in_flight[task] = None
@@ -530,38 +523,16 @@ class Engine:
         return Outcome(request, _record(result, Stalled.kind))
 
     async def _watch(self, frontier: Frontier) -> None:
-        """The watchdog: gives up requests busy longer than `stall_timeout`, and stops a crawl
-        that stores nothing for that long while no request is busy and no timer is due."""
-        limit = self._config.stall_timeout
-        loop = asyncio.get_running_loop()
-        mark, since = (-1, -1), loop.time()
-        while True:
-            await asyncio.sleep(min(max(limit / 4, 0.05), 5.0))
-            now = loop.time()
-            for task, (request, started) in list(self._busy.items()):
-                if now - started > limit and task not in self._stalled:
-                    log.error(
-                        "stalled: %s busy for %.0f s (stall_timeout %g s); giving it up",
-                        request.url,
-                        now - started,
-                        limit,
-                        extra={"url": request.url},
-                    )
-                    self._stalled.add(task)
-                    task.cancel()
-            current = (self.progress.done, self._deferred)
-            if current != mark or self._busy or frontier.is_waiting_for_time:
-                mark, since = current, now
-            elif now - since > limit:
-                log.error(
-                    "stalled: nothing stored for %.0f s, %d requests queued, none in flight;"
-                    " stopping (a rerun resumes)",
-                    now - since,
-                    frontier.queued,
-                )
-                self._stalled_crawl = True
-                self.stop()
-                return
+        def on_stall() -> None:
+            self._stalled = True
+            self.stop()
+
+        await self._watchdog.watch(
+            lambda: (self.progress.done, self._deferred),
+            is_waiting_for_time=lambda: frontier.is_waiting_for_time,
+            queued=lambda: frontier.queued,
+            on_stall=on_stall,
+        )
 
     async def _defer(self, result: FetchResult, frontier: Frontier) -> None:
         """Back to the store, to be tried again later; no worker waits for it."""
