@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from functools import cached_property
@@ -17,6 +18,7 @@ from crawler.parse import base_url, header_says_nofollow, html_text, tree_links
 from crawler.urls import ScopePolicy, resolve_link
 
 _NO_JSON: Final = object()
+_METHOD = re.compile(r"[A-Z]{1,20}")
 
 
 @final
@@ -46,7 +48,11 @@ class Request:
     ) -> None:
         if not isinstance(url, str):
             raise TypeError(f"a request URL must be a str, not {type(url).__name__}")
+        if not _METHOD.fullmatch(method.upper()):
+            raise ValueError(f"not an HTTP method: {method!r}")
         headers = dict(headers or {})
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+            raise TypeError("request header names and values must be str")
         if json is not _NO_JSON:
             if body is not None:
                 raise ValueError("give a request body or json, not both")

@@ -545,6 +545,10 @@ def test_bad_registrations_fail_at_once() -> None:
         Request("http://a.test/", meta={"when": object()})
     with pytest.raises(ValueError, match="not both"):
         Request("http://a.test/", body=b"x", json={})
+    with pytest.raises(ValueError, match="not an HTTP method"):
+        Request("http://a.test/", method="GE T")
+    with pytest.raises(TypeError, match="must be str"):
+        Request("http://a.test/", headers={"X-N": 1})  # type: ignore[dict-item]
 
 
 def _append_to(errors: list[PageError]) -> Callable[[PageError], Awaitable[None]]:
