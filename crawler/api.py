@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import importlib
@@ -15,6 +16,7 @@ import re
 import sys
 import threading
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
@@ -248,6 +250,12 @@ class _HandlerRun:
 
     async def handle(self, handler: Handler) -> None:
         produced = handler(self._page)
+        if isinstance(produced, AsyncGenerator):
+            # Closed at once if a pipeline raises mid-way, not left to the garbage collector.
+            async with contextlib.aclosing(produced) as values:
+                async for value in values:
+                    await self._take(value)
+            return
         if isinstance(produced, AsyncIterator):
             async for value in produced:
                 await self._take(value)
