@@ -150,9 +150,8 @@ class SeenCache:
     def __init__(self, size: int) -> None:
         self._size = size
         self._urls: dict[str, None] = {}
-
-    def __contains__(self, url: str) -> bool:
-        return url in self._urls
+        self.contains: Callable[[str], bool] = self._urls.__contains__
+        """Whether the URL is in the cache (the dict's own test: no Python call per link)."""
 
     def add(self, url: str) -> bool:
         """True if the URL was not in the cache (it is now)."""
@@ -606,9 +605,10 @@ class Engine:
             links = links[: room - len(follows)]
         discovered = []
         seen = self._seen
+        is_seen = seen.contains
         for link in links:
             # Most links of a page were seen before: that test is the cheaper one, so it is first.
-            if link.url in seen or not scope.is_in_scope(link):
+            if is_seen(link.url) or not scope.is_in_scope(link):
                 continue
             seen.add(link.url)
             trap = trap_reason(link.url, self._traps)
