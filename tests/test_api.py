@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pydantic
 import pytest
 from aiohttp import web
 
@@ -436,6 +438,24 @@ async def test_dataclass_items_are_stored_as_objects_and_other_values_are_handle
         {"name": "tea", "price": {"amount": 2.5, "currency": "EUR"}, "tags": ["a", "b"]}
     ]
     assert (await _records(tmp_path))[shop.url("/about")]["error"] == "handler"
+
+
+class Review(pydantic.BaseModel):
+    stars: int
+    when: datetime.date
+
+
+async def test_pydantic_models_are_stored_as_their_json(tmp_path: Path, shop: Shop) -> None:
+    crawler = Crawler(config(tmp_path, max_depth=0))
+
+    @crawler.route()
+    async def home(page: Page) -> AsyncIterator[Review]:
+        yield Review(stars=5, when=datetime.date(2026, 11, 25))
+
+    await crawler.crawl([shop.url("/")])
+
+    items = await items_of(tmp_path / "crawl.db")
+    assert [i.data for i in items] == [{"stars": 5, "when": "2026-11-25"}]
 
 
 async def test_page_links_are_canonical_in_scope_and_obey_nofollow(
