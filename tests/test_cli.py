@@ -566,3 +566,27 @@ async def test_sigint_stops_with_130_and_a_second_signal_does_not_wait_for_the_g
     assert time.monotonic() - started < 5  # not the 20 s grace
     assert "stopping now" in stderr.decode()
     assert [r["url"] for r in records] == [site.url("/start")]  # the slow ones stay queued
+
+
+@pytest.mark.parametrize("command", ["crawl", "export", "stats"])
+async def test_a_damaged_database_gives_one_line_and_exit_2(
+    tmp_path: Path, serve_site: SiteFactory, command: str
+) -> None:
+    site = await serve_site(300)
+    seeds = write_seeds(tmp_path, site.url("/"))
+    first = await run_cli(str(seeds), "--db", "c.db", "--no-progress", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    data = bytearray((tmp_path / "c.db").read_bytes())
+    data[8192:] = b"\xde\xad" * ((len(data) - 8192) // 2)  # every page past the second
+    (tmp_path / "c.db").write_bytes(bytes(data))
+    arguments = {
+        "crawl": [str(seeds), "--db", "c.db", "--no-progress"],
+        "export": ["export", "c.db"],
+        "stats": ["stats", "c.db"],
+    }[command]
+
+    result = await run_cli(*arguments, cwd=tmp_path)
+
+    assert result.returncode == 2, result.stderr
+    assert "database disk image is malformed" in result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr

@@ -268,13 +268,13 @@ class SqliteStorage:
         return claimed
 
     async def _next_queued_host(self, after: str) -> str | None:
-        rows = await self._db.execute_fetchall(
+        rows = await self._fetchall(
             "SELECT host FROM urls WHERE state = 0 AND host > ? ORDER BY host LIMIT 1", (after,)
         )
         return next(iter(rows), (None,))[0]
 
     async def _queued_of(self, host: str, limit: int) -> list[CrawlRequest]:
-        rows = await self._db.execute_fetchall(
+        rows = await self._fetchall(
             "SELECT id, url, depth, parent, retries, variant, priority, method, headers,"
             " request_body, meta, handler FROM urls WHERE state = 0 AND host = ?"
             " AND (not_before IS NULL OR not_before <= ?)"
@@ -318,7 +318,7 @@ class SqliteStorage:
             )
 
     async def earliest_deferred(self) -> float | None:
-        rows = await self._db.execute_fetchall(
+        rows = await self._fetchall(
             "SELECT min(not_before) FROM urls WHERE state = 0 AND not_before IS NOT NULL"
         )
         value = next(iter(rows), (None,))[0]
@@ -332,28 +332,26 @@ class SqliteStorage:
             )
 
     async def count(self) -> tuple[int, int]:
-        rows = await self._db.execute_fetchall(
-            "SELECT state = 2, count(*) FROM urls GROUP BY state = 2"
-        )
+        rows = await self._fetchall("SELECT state = 2, count(*) FROM urls GROUP BY state = 2")
         counts = {bool(done): total for done, total in rows}
         return counts.get(True, 0), counts.get(False, 0)
 
     async def body_of(self, url: str) -> bytes | None:
         """The stored body of a recorded URL, if the crawl kept it."""
-        rows = await self._db.execute_fetchall(
+        rows = await self._fetchall(
             "SELECT body FROM bodies JOIN urls USING (id) WHERE url = ? AND variant = ''",
             (url,),
         )
         return bytes(next(iter(rows))[0]) if rows else None
 
     async def is_recorded(self, url: str) -> bool:
-        rows = await self._db.execute_fetchall(
+        rows = await self._fetchall(
             "SELECT 1 FROM urls WHERE url = ? AND variant = '' AND state = 2", (url,)
         )
         return bool(rows)
 
     async def count_over_budget(self, budget: int) -> int:
-        rows = await self._db.execute_fetchall(
+        rows = await self._fetchall(
             "SELECT count(*) FROM urls WHERE state = 0 AND host IN"
             " (SELECT host FROM urls WHERE state = 2 GROUP BY host HAVING count(*) >= ?)",
             (budget,),
@@ -369,22 +367,35 @@ class SqliteStorage:
             )
 
     async def done_by_host(self) -> dict[str, int]:
-        rows = await self._db.execute_fetchall(
-            "SELECT host, count(*) FROM urls WHERE state = 2 GROUP BY host"
-        )
+        rows = await self._fetchall("SELECT host, count(*) FROM urls WHERE state = 2 GROUP BY host")
         return {str(host): int(total) for host, total in rows}
 
     async def iter_records(self) -> AsyncGenerator[PageRecord, None]:
-        async with self._db.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM urls WHERE state = 2 ORDER BY id"
-        ) as cursor:
-            async for row in cursor:
-                yield PageRecord(*row)
+        query = f"SELECT {_RECORD_COLUMNS} FROM urls WHERE state = 2 ORDER BY id"
+        async for row in self._rows(query):
+            yield PageRecord(*row)
 
     async def iter_items(self) -> AsyncGenerator[ItemRecord, None]:
-        async with self._db.execute("SELECT url, handler, data FROM items ORDER BY id") as cursor:
-            async for url, handler, data in cursor:
-                yield ItemRecord(url, handler, data)
+        async for url, handler, data in self._rows(
+            "SELECT url, handler, data FROM items ORDER BY id"
+        ):
+            yield ItemRecord(url, handler, data)
+
+    async def _rows(self, query: str) -> AsyncGenerator[sqlite3.Row, None]:
+        """The query's rows, streamed; a damaged file gives `StorageError`, not sqlite3's."""
+        try:
+            async with self._db.execute(query) as cursor:
+                async for row in cursor:
+                    yield row
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read database {self._path}: {exc}") from None
+
+    async def _fetchall(self, query: str, parameters: Sequence[object] = ()) -> list[Any]:
+        """All the query's rows; a damaged file gives `StorageError`, not sqlite3's."""
+        try:
+            return list(await self._db.execute_fetchall(query, parameters))
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read database {self._path}: {exc}") from None
 
     async def stats(self) -> CrawlStats:
         done, queued = await self.count()
@@ -401,21 +412,18 @@ class SqliteStorage:
         )
 
     async def _counters(self) -> dict[str, int]:
-        try:
-            rows = await self._db.execute_fetchall("SELECT name, value FROM counters ORDER BY name")
-        except sqlite3.OperationalError:  # a database from before the table existed
-            return {}
+        rows = await self._fetchall("SELECT name, value FROM counters ORDER BY name")
         return {str(name): int(value) for name, value in rows}
 
     async def _group(self, expression: str) -> dict[str, int]:
-        rows = await self._db.execute_fetchall(
+        rows = await self._fetchall(
             f"SELECT {expression} AS key, count(*) AS n FROM urls WHERE state = 2"
             " GROUP BY key ORDER BY n DESC, key"
         )
         return {str(key): total for key, total in rows}
 
     async def _scalar(self, query: str) -> str | None:
-        rows = await self._db.execute_fetchall(query)
+        rows = await self._fetchall(query)
         value = next(iter(rows), (None,))[0]
         return None if value is None else str(value)
 
