@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 from collections.abc import (
@@ -362,20 +363,35 @@ class Crawler:
         Raises `SeedError` when no seed is a valid http(s) URL, `StorageError` when the
         database cannot be used."""
         targets = crawl_seeds(seeds)
-        storage = await SqliteStorage.open(self.config.db)
-        try:
-            for start_hook in self.router.start_hooks:
-                await start_hook()
-            processor = None if self.router.is_empty else RouteProcessor(self.router, self.config)
-            self._engine = Engine(
-                self.config, storage, processor=processor, middlewares=self.middlewares
-            )
-            summary = await self._engine.run(targets, handle_signals=handle_signals)
-        finally:
-            await storage.close()
+        self._engine = None
+        early: list[int] = []  # signals that came before the engine existed
+        with _signals_handled(handle_signals, lambda number: self._on_signal(number, early)):
+            storage = await SqliteStorage.open(self.config.db)
+            try:
+                for start_hook in self.router.start_hooks:
+                    await start_hook()
+                processor = (
+                    None if self.router.is_empty else RouteProcessor(self.router, self.config)
+                )
+                engine = Engine(
+                    self.config, storage, processor=processor, middlewares=self.middlewares
+                )
+                self._engine = engine
+                if early:
+                    engine.stop(early[0])
+                summary = await engine.run(targets)
+            finally:
+                await storage.close()
         for finish_hook in self.router.finish_hooks:
             await finish_hook(summary)
         return summary
+
+    def _on_signal(self, number: int, early: list[int]) -> None:
+        if self._engine is not None:
+            self._engine.handle_signal(number)
+            return
+        log.warning("received %s before the crawl began: stopping", signal.Signals(number).name)
+        early.append(number)
 
     def run(self, seeds: Iterable[str | Request | Target] | str) -> CrawlSummary:
         """`crawl()` for synchronous code: runs its own event loop (uvloop when installed);
@@ -424,6 +440,22 @@ def _import_module(name: str) -> ModuleType:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as `python -m` does, for the installed script too
     return importlib.import_module(name)
+
+
+@contextlib.contextmanager
+def _signals_handled(enabled: bool, handler: Callable[[int], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM call `handler` (on the event loop) while the block runs."""
+    if not enabled:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, handler, number)
+    try:
+        yield
+    finally:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)
 
 
 def crawl_seeds(

@@ -283,6 +283,31 @@ class Engine:
         """Crawl from `seeds` (added to the store unless already there) until done or stopped.
 
         The seeds are read in batches as they are stored: an iterator of millions is fine."""
+        if handle_signals:
+            self._install_signal_handlers()
+        try:
+            await self._run(seeds)
+        finally:
+            if handle_signals:
+                self._remove_signal_handlers()
+            if self._grace_timer is not None:
+                self._grace_timer.cancel()
+        self.refresh_progress()
+        if self._proxies is not None:
+            counts = self._proxies.counts
+            log.info("proxies: %s", counts, extra={"proxies": counts})
+            for proxy, figures in counts.items():
+                for figure, value in figures.items():
+                    await self._storage.set_counter(f"proxy {proxy} {figure}", value)
+        return CrawlSummary(
+            reason="stalled" if self._stalled else "stopped" if self._stopping else "finished",
+            pages=self.progress.done,
+            errors=self.progress.errors,
+            elapsed_s=self.progress.elapsed_s,
+            signal=self._stop_signal,
+        )
+
+    async def _run(self, seeds: Iterable[Target | FollowRequest]) -> None:
         hostnames = await self._store_seeds(seeds)
         scope = ScopePolicy(
             self._config.scope,
@@ -313,29 +338,7 @@ class Engine:
         self._frontier = frontier
         if self._stopping:
             frontier.stop()
-        if handle_signals:
-            self._install_signal_handlers()
-        try:
-            await self._crawl(frontier, scope)
-        finally:
-            if handle_signals:
-                self._remove_signal_handlers()
-            if self._grace_timer is not None:
-                self._grace_timer.cancel()
-        self.refresh_progress()
-        if self._proxies is not None:
-            counts = self._proxies.counts
-            log.info("proxies: %s", counts, extra={"proxies": counts})
-            for proxy, figures in counts.items():
-                for figure, value in figures.items():
-                    await self._storage.set_counter(f"proxy {proxy} {figure}", value)
-        return CrawlSummary(
-            reason="stalled" if self._stalled else "stopped" if self._stopping else "finished",
-            pages=self.progress.done,
-            errors=self.progress.errors,
-            elapsed_s=self.progress.elapsed_s,
-            signal=self._stop_signal,
-        )
+        await self._crawl(frontier, scope)
 
     async def _store_seeds(self, seeds: Iterable[Target | FollowRequest]) -> frozenset[str]:
         """Queue the seeds batch by batch; returns their hostnames (the crawl's scope)."""
@@ -353,6 +356,8 @@ class Engine:
             if len(batch) >= SEED_BATCH:
                 added += await self._storage.add_requests(batch)
                 batch = []
+                if self._stopping:  # a signal while reading seeds: a rerun reads them again
+                    break
         added += await self._storage.add_requests(batch)
         log.info("%d seeds read, %d of them new to the crawl", read, added)
         self._seed_hostnames = frozenset(hostnames)
@@ -631,14 +636,15 @@ class Engine:
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
         for number in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(number, self._on_signal, number)
+            loop.add_signal_handler(number, self.handle_signal, number)
 
     def _remove_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(number)
 
-    def _on_signal(self, number: int) -> None:
+    def handle_signal(self, number: int) -> None:
+        """SIGINT or SIGTERM: the first stops gracefully, the second at once."""
         first = self._stop_signal is None
         log.warning(
             "received %s: %s",

@@ -590,3 +590,35 @@ async def test_a_damaged_database_gives_one_line_and_exit_2(
     assert result.returncode == 2, result.stderr
     assert "database disk image is malformed" in result.stderr.strip().splitlines()[-1]
     assert "Traceback" not in result.stderr
+
+
+async def test_sigterm_while_seeds_are_read_stops_at_once_and_a_rerun_reads_them_again(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    site = await serve_site(3)
+    seeds = tmp_path / "seeds.txt"
+    with seeds.open("w") as lines:
+        lines.writelines(f"{site.origin}/p/{n}\n" for n in range(300_000))
+    process = await asyncio.create_subprocess_exec(
+        *crawl_command(seeds, "--max-pages", "1"), cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+    )
+    assert process.stderr is not None
+    first_line = await process.stderr.readline()  # "crawl started": seeds are being read now
+    process.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    except TimeoutError:
+        process.kill()
+        rest = await process.stderr.read()
+        raise AssertionError((first_line + rest).decode()) from None
+    hits_before_rerun = sum(site.hits.values())
+    rerun = await run_cli(
+        str(seeds), "--db", "crawl.db", "--no-progress", "--max-pages", "1", cwd=tmp_path
+    )
+    stats = json.loads((await run_cli("stats", "crawl.db", "--json", cwd=tmp_path)).stdout)
+
+    assert process.returncode == 143, stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert hits_before_rerun == 0  # stopped before the crawl proper began
+    assert rerun.returncode == 0, rerun.stderr
+    assert stats["pages"] + stats["queued"] == 300_001  # every seed, and "/" found on /p/0
