@@ -543,9 +543,13 @@ def _result_columns(record: PageRecord) -> tuple[object, ...]:
 
 async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
     target, uri = _connection_target(path, read_only=read_only)
+    connection = aiosqlite.connect(target, uri=uri, isolation_level=None)
     try:
-        return await aiosqlite.connect(target, uri=uri, isolation_level=None)
+        return await connection
     except sqlite3.Error as exc:
+        # aiosqlite stops its thread after a failed connect but does not wait for it: wait
+        # here, or the thread may report to an event loop that has closed (a traceback).
+        await asyncio.to_thread(connection._thread.join, 5)
         raise StorageError(f"cannot open database {path}: {exc}") from None
 
 
