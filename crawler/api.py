@@ -194,9 +194,7 @@ class RouteProcessor:
         self._router = router
         self._obey_nofollow = not config.ignore_robots_meta
         self._agent = product_token(config.user_agent)
-        self._follow_links = LinkFollower(
-            obey_nofollow=self._obey_nofollow, agent=self._agent, limit=config.max_links_per_page
-        )
+        self._follow_links = LinkFollower.for_config(config)
 
     async def __call__(self, result: FetchResult, scope: ScopePolicy, /) -> PageOutput:
         status = result.status

@@ -87,6 +87,15 @@ class LinkFollower:
         self._agent = agent
         self._limit = limit
 
+    @classmethod
+    def for_config(cls, config: Config) -> LinkFollower:
+        """The link step as the crawl's settings ask: robots meta, product token, link cap."""
+        return cls(
+            obey_nofollow=not config.ignore_robots_meta,
+            agent=product_token(config.user_agent),
+            limit=config.max_links_per_page,
+        )
+
     async def __call__(self, result: FetchResult, scope: ScopePolicy | None = None) -> PageOutput:
         links = self.links(result)
         return PageOutput(links, dropped_links=links.dropped)
@@ -231,11 +240,7 @@ class Engine:
         )
         # The default chain: robots.txt (added by PoliteFetch), retry, the user's, proxies.
         self._middlewares = (retry, *middlewares, *([self._proxies] if self._proxies else []))
-        self._processor = processor or LinkFollower(
-            obey_nofollow=not config.ignore_robots_meta,
-            agent=product_token(config.user_agent),
-            limit=config.max_links_per_page,
-        )
+        self._processor = processor or LinkFollower.for_config(config)
         self._traps = TrapLimits(
             config.max_url_length, config.max_path_depth, config.max_segment_repeats
         )

@@ -59,8 +59,7 @@ async def write_items(
     async with contextlib.aclosing(items()) as stored:
         async for item in stored:
             if with_source:
-                data = {"_url": item.url, "_handler": item.handler, **json.loads(item.data)}
-                output.write(json.dumps(data, ensure_ascii=False))
+                output.write(json.dumps(_with_source(item), ensure_ascii=False))
             else:
                 output.write(item.data)
             output.write("\n")
@@ -78,12 +77,15 @@ async def _write_items_csv(items: ItemSource, output: TextIO, *, with_source: bo
     count = 0
     async with contextlib.aclosing(items()) as stored:
         async for item in stored:
-            data = json.loads(item.data)
-            if with_source:
-                data = {"_url": item.url, "_handler": item.handler, **data}
+            data = _with_source(item) if with_source else json.loads(item.data)
             writer.writerow(_csv_cell(data.get(column)) for column in columns)
             count += 1
     return count
+
+
+def _with_source(item: ItemRecord) -> dict[str, object]:
+    """The item with its page's URL and handler's name first (the item's own keys win)."""
+    return {"_url": item.url, "_handler": item.handler, **json.loads(item.data)}
 
 
 def _csv_cell(value: object) -> object:

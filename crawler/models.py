@@ -52,11 +52,6 @@ class RequestOptions:
     """Tells apart requests for the same URL: empty for a plain GET, a digest of method and
     body for others, a unique value to bypass deduplication."""
 
-    @property
-    def has_payload(self) -> bool:
-        """Whether the request is more than a GET of its URL (method, headers or body)."""
-        return self.method != "GET" or bool(self.headers) or self.body is not None
-
 
 @dataclass(frozen=True, slots=True)
 class CrawlRequest:

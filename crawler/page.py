@@ -81,14 +81,16 @@ class Request:
             return None
         return FollowRequest(target, self._options(unique=unique))
 
+    def _digest(self) -> str:
+        return hashlib.sha256(self.method.encode() + b" " + (self.body or b"")).hexdigest()[:16]
+
     def _options(self, *, unique: bool) -> RequestOptions:
-        digest = hashlib.sha256(self.method.encode() + b" " + (self.body or b"")).hexdigest()
         if self.dont_filter:
-            variant = uuid.uuid4().hex if unique else f"once {digest[:16]}"
+            variant = uuid.uuid4().hex if unique else f"once {self._digest()}"
         elif self.method == "GET" and self.body is None:
-            variant = ""
+            variant = ""  # the common case: no digest to compute
         else:
-            variant = f"{self.method} {digest[:16]}"
+            variant = f"{self.method} {self._digest()}"
         return RequestOptions(
             method=self.method,
             headers=tuple(self.headers.items()),
