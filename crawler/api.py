@@ -37,13 +37,13 @@ from yarl import URL
 
 from crawler.config import DEFAULTS, Config
 from crawler.engine import CrawlProgress, CrawlSummary, Engine, LinkFollower
-from crawler.errors import ConfigError, HandlerFailed, SeedError
+from crawler.errors import ConfigError, ErrorKind, SeedError
 from crawler.middleware import Middleware
 from crawler.models import FetchResult, FollowRequest, ItemRecord, PageOutput, Target
 from crawler.page import Page, Request
 from crawler.robots import product_token
 from crawler.seeds import iter_seeds
-from crawler.store.sqlite import SqliteStorage
+from crawler.store import Storage, open_storage
 from crawler.urls import ScopePolicy, parse_absolute
 
 log = logging.getLogger("crawler")
@@ -71,7 +71,7 @@ class PageError:
     (`kind` "handler", with the exception)."""
 
     url: str
-    kind: str
+    kind: str  # an ErrorKind, or a middleware's own kind
     status: int | None = None
     exception: BaseException | None = None
     page: Page | None = None
@@ -224,8 +224,8 @@ class RouteProcessor:
                 exc,
                 extra={"url": page.url, "handler": run.route},
             )
-            await self._report(PageError(page.url, HandlerFailed.kind, status, exc, page))
-            return run.output(error=HandlerFailed.kind)
+            await self._report(PageError(page.url, ErrorKind.HANDLER, status, exc, page))
+            return run.output(error=ErrorKind.HANDLER)
         return run.output()
 
     async def _report(self, error: PageError) -> None:
@@ -282,7 +282,7 @@ class _HandlerRun:
         data = json.dumps(item_as_dict(item), ensure_ascii=False, default=_json_default)
         self._items.append(ItemRecord(self._page.url, self.route, data))
 
-    def output(self, *, error: str | None = None) -> PageOutput:
+    def output(self, *, error: ErrorKind | None = None) -> PageOutput:
         return PageOutput(follows=self._follows, items=tuple(self._items), error=error)
 
 
@@ -318,7 +318,8 @@ class Crawler:
     """A crawl with your parsers: register routes, then `run(seeds)` (or `await crawl(seeds)`).
 
     The engine, politeness, retries, proxies and store come from `config` (every CLI setting,
-    by the same names); records and items go to `config.db`.
+    by the same names); records and items go to the database `config.db` names, or to
+    `storage` when one is given (it stays open: the caller closes it).
     """
 
     def __init__(
@@ -327,10 +328,12 @@ class Crawler:
         *,
         router: Router | None = None,
         middlewares: Sequence[Middleware] = (),
+        storage: Storage | None = None,
     ) -> None:
         self.config = config or Config()
         self.router = router or Router()
         self.middlewares = list(middlewares)
+        self.storage = storage
         self._engine: Engine | None = None
         self.route = self.router.route
         self.pipeline = self.router.pipeline
@@ -346,7 +349,9 @@ class Crawler:
 
     def with_config(self, config: Config) -> Crawler:
         """The same routes, pipelines, hooks and middlewares with another configuration."""
-        return Crawler(config, router=self.router, middlewares=self.middlewares)
+        return Crawler(
+            config, router=self.router, middlewares=self.middlewares, storage=self.storage
+        )
 
     def progress(self) -> CrawlProgress:
         """Live counters of the running crawl (zeros before it starts)."""
@@ -364,7 +369,7 @@ class Crawler:
         self._engine = None
         early: list[int] = []  # signals that came before the engine existed
         with _signals_handled(handle_signals, lambda number: self._on_signal(number, early)):
-            storage = await SqliteStorage.open(self.config.db)
+            storage = self.storage or await open_storage(self.config.db)
             try:
                 for start_hook in self.router.start_hooks:
                     await start_hook()
@@ -379,7 +384,8 @@ class Crawler:
                     engine.stop(early[0])
                 summary = await engine.run(targets)
             finally:
-                await storage.close()
+                if storage is not self.storage:
+                    await storage.close()
         for finish_hook in self.router.finish_hooks:
             await finish_hook(summary)
         return summary
@@ -505,7 +511,7 @@ def run_async(work: Coroutine[object, object, T]) -> T:
 
 async def read_items(db: Path | str) -> AsyncIterator[StoredItem]:
     """Every item stored in a crawl database, in the order they were produced."""
-    storage = await SqliteStorage.open(Path(db), read_only=True)
+    storage = await open_storage(db, read_only=True)
     try:
         async for item in storage.iter_items():
             yield StoredItem(item.url, item.handler, json.loads(item.data))

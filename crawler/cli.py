@@ -26,7 +26,7 @@ from crawler.models import Target
 from crawler.progress import describe, log_fields, show_progress
 from crawler.report import format_stats, stats_as_dict
 from crawler.seeds import read_seeds
-from crawler.store.sqlite import SqliteStorage
+from crawler.store import Storage, open_storage
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_STALLED = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
@@ -206,7 +206,7 @@ class ExportRequest:
     items: bool = False
     with_source: bool = False
 
-    async def write(self, storage: SqliteStorage, output: TextIO) -> int:
+    async def write(self, storage: Storage, output: TextIO) -> int:
         if self.items:
             return await write_items(
                 storage.iter_items, output, self.export_format, with_source=self.with_source
@@ -215,7 +215,7 @@ class ExportRequest:
 
 
 async def _export(db: Path, what: ExportRequest, output: Path | None) -> None:
-    storage = await SqliteStorage.open(db, read_only=True)
+    storage = await open_storage(db, read_only=True)
     try:
         if output is None:
             await what.write(storage, sys.stdout)
@@ -225,7 +225,7 @@ async def _export(db: Path, what: ExportRequest, output: Path | None) -> None:
         await storage.close()
 
 
-async def _export_to_file(storage: SqliteStorage, what: ExportRequest, output: Path) -> None:
+async def _export_to_file(storage: Storage, what: ExportRequest, output: Path) -> None:
     """Write beside the target and rename, so a failed export never leaves half a file."""
     try:
         descriptor, temporary = tempfile.mkstemp(
@@ -246,7 +246,7 @@ async def _export_to_file(storage: SqliteStorage, what: ExportRequest, output: P
 
 
 async def _stats(db: Path, *, as_json: bool) -> None:
-    storage = await SqliteStorage.open(db, read_only=True)
+    storage = await open_storage(db, read_only=True)
     try:
         stats = await storage.stats()
     finally:

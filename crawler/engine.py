@@ -18,7 +18,7 @@ from yarl import URL
 
 from crawler.config import PROXY_SCHEMES, Config
 from crawler.discovery import SitemapLoader
-from crawler.errors import ConfigError, HandlerFailed, Stalled, UnexpectedFailure
+from crawler.errors import ConfigError, ErrorKind
 from crawler.frontier import Frontier, FrontierLimits
 from crawler.http import (
     Fetcher,
@@ -35,6 +35,7 @@ from crawler.models import (
     Outcome,
     PageOutput,
     PageRecord,
+    RunEnd,
     Target,
 )
 from crawler.parse import (
@@ -298,12 +299,11 @@ class Engine:
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
         self.refresh_progress()
-        if self._proxies is not None:
-            counts = self._proxies.counts
-            log.info("proxies: %s", counts, extra={"proxies": counts})
-            for proxy, figures in counts.items():
-                for figure, value in figures.items():
-                    await self._storage.set_counter(f"proxy {proxy} {figure}", value)
+        proxies = self._proxies.figures if self._proxies is not None else {}
+        if proxies:
+            shown = {proxy: figures.as_dict() for proxy, figures in proxies.items()}
+            log.info("proxies: %s", shown, extra={"proxies": shown})
+        await self._storage.save_run(RunEnd(proxies, host_budget=self._config.max_pages_per_host))
         return CrawlSummary(
             reason="stalled" if self._stalled else "stopped" if self._stopping else "finished",
             pages=self.progress.done,
@@ -320,9 +320,10 @@ class Engine:
             allow=self._config.allow,
             deny=self._config.deny,
         )
-        done, queued = await self._storage.count()
-        self.progress.done_before = done
-        budget = None if self._config.max_pages is None else max(self._config.max_pages - done, 0)
+        totals = await self._storage.totals(by_host=self._config.max_pages_per_host is not None)
+        self.progress.done_before = totals.done
+        max_pages = self._config.max_pages
+        budget = None if max_pages is None else max(max_pages - totals.done, 0)
         limits = FrontierLimits(
             concurrency=self._config.concurrency,
             per_host=self._config.per_host,
@@ -333,12 +334,8 @@ class Engine:
         frontier = Frontier(
             self._storage,
             limits,
-            queued=queued,
-            done_by_host=(
-                await self._storage.done_by_host()
-                if self._config.max_pages_per_host is not None
-                else None
-            ),
+            queued=totals.queued,
+            done_by_host=totals.done_by_host,
         )
         self._frontier = frontier
         if self._stopping:
@@ -441,10 +438,6 @@ class Engine:
         await writer.close()
         await writer_task
         await self._storage.release([*unfinished, *frontier.take_held()])
-        budget = self._config.max_pages_per_host
-        if budget is not None:
-            left = await self._storage.count_over_budget(budget)
-            await self._storage.set_counter("max_pages_per_host", left)
 
     def _document_fetch(
         self, fetch: Callable[[str, str | None], Awaitable[DocumentResponse]]
@@ -503,7 +496,7 @@ class Engine:
             result = await fetcher.fetch(request)
         except Exception as exc:  # the worker boundary: one request must never kill the crawl
             log.error("fetching %s failed unexpectedly: %r", request.url, exc, exc_info=exc)
-            result = FetchResult.failed(request, UnexpectedFailure.kind)
+            result = FetchResult.failed(request, ErrorKind.INTERNAL)
         frontier.finish(request)
         task = asyncio.current_task()
         assert task is not None
@@ -528,8 +521,8 @@ class Engine:
         if in_flight.get(task) is request:
             frontier.finish(request)
             in_flight[task] = None
-        result = FetchResult.failed(request, Stalled.kind)
-        return Outcome(request, _record(result, Stalled.kind))
+        result = FetchResult.failed(request, ErrorKind.STALLED)
+        return Outcome(request, _record(result, ErrorKind.STALLED))
 
     async def _watch(self, frontier: Frontier) -> None:
         def on_stall() -> None:
@@ -548,7 +541,8 @@ class Engine:
         request = result.request
         delay = result.retry_in or 0.0
         not_before = time.time() + delay
-        await self._storage.defer(request, retries=request.retries + 1, not_before=not_before)
+        retried = replace(request, retries=request.retries + 1)
+        await self._storage.release([retried], not_before=not_before)
         self._deferred += 1
         frontier.watch_deferred(not_before)
         frontier.settle(1, discovered=0)
@@ -560,7 +554,7 @@ class Engine:
             output = await self._processor(result, scope)
         except Exception as exc:  # the worker boundary: a page must never kill the crawl
             log.warning("processing %s failed: %s", request.url, exc, exc_info=exc)
-            output = PageOutput(error=HandlerFailed.kind)
+            output = PageOutput(error=ErrorKind.HANDLER)
         discovered, limits_hit = self._discovered(request, output, scope)
         record = _record(result, output.error or result.error)
         redirected = tuple(
@@ -582,7 +576,7 @@ class Engine:
 
     def _body_to_keep(self, result: FetchResult) -> bytes | None:
         keep = self._config.store_bodies
-        if keep == "none" or result.status is None or result.error not in (None, "http"):
+        if keep == "none" or result.status is None or result.error not in (None, ErrorKind.HTTP):
             return None
         if keep == "html" and not result.is_html:
             return None
@@ -681,9 +675,9 @@ def read_proxies_file(path: Path | None) -> list[str]:
     return proxies
 
 
-def _record(result: FetchResult, error: str | None) -> PageRecord:
+def _record(result: FetchResult, error: ErrorKind | str | None) -> PageRecord:
     request = result.request
-    has_body = result.status is not None and result.error in (None, "http")
+    has_body = result.status is not None and result.error in (None, ErrorKind.HTTP)
     return PageRecord(
         url=request.url,
         final_url=result.final_url if result.status is not None else None,

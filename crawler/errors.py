@@ -1,4 +1,4 @@
-"""The exception tree and the stable `error` kinds written to export records.
+"""The exception tree and `ErrorKind`, the stable values of an export record's `error` field.
 
 CrawlerError
 ├── UsageError                 exit 2, one line on stderr
@@ -28,7 +28,35 @@ CrawlerError
 
 from __future__ import annotations
 
+from enum import StrEnum, unique
 from typing import ClassVar
+
+
+@unique
+class ErrorKind(StrEnum):
+    """The values of a record's `error` field: a public contract (see the README).
+
+    A `StrEnum`, so each kind is also its plain string in exports, logs and the database.
+    """
+
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    BLOCKED_ADDRESS = "blocked_address"
+    PROXY = "proxy"
+    DNS = "dns"
+    TLS = "tls"
+    TOO_LARGE = "too_large"
+    TOO_MANY_REDIRECTS = "too_many_redirects"
+    REDIRECT_LOOP = "redirect_loop"
+    OUT_OF_SCOPE = "out_of_scope"
+    PROTOCOL = "protocol"
+    INVALID_URL = "invalid_url"
+    HTTP = "http"
+    ROBOTS = "robots"
+    HOST_FAILED = "host_failed"
+    HANDLER = "handler"
+    STALLED = "stalled"
+    INTERNAL = "internal"
 
 
 class CrawlerError(Exception):
@@ -52,105 +80,88 @@ class StorageError(UsageError):
 
 
 class FetchError(CrawlerError):
-    """One request failed; `kind` is the stable value of the record's `error` field."""
+    """One request failed; `kind` is the value of the record's `error` field."""
 
-    kind: ClassVar[str] = "fetch"
+    kind: ClassVar[ErrorKind]
 
 
 class FetchTimeout(FetchError):
-    kind = "timeout"
+    kind = ErrorKind.TIMEOUT
 
 
 class ConnectFailed(FetchError):
-    kind = "connection"
+    kind = ErrorKind.CONNECTION
 
 
 class BlockedAddress(FetchError):
-    kind = "blocked_address"
+    kind = ErrorKind.BLOCKED_ADDRESS
 
 
 class ProxyFailed(FetchError):
-    kind = "proxy"
+    kind = ErrorKind.PROXY
 
 
 class DNSFailed(FetchError):
-    kind = "dns"
+    kind = ErrorKind.DNS
 
 
 class TLSFailed(FetchError):
-    kind = "tls"
+    kind = ErrorKind.TLS
 
 
 class TooLarge(FetchError):
-    kind = "too_large"
+    kind = ErrorKind.TOO_LARGE
 
 
 class TooManyRedirects(FetchError):
-    kind = "too_many_redirects"
+    kind = ErrorKind.TOO_MANY_REDIRECTS
 
 
 class RedirectLoop(FetchError):
-    kind = "redirect_loop"
+    kind = ErrorKind.REDIRECT_LOOP
 
 
 class OutOfScope(FetchError):
-    kind = "out_of_scope"
+    kind = ErrorKind.OUT_OF_SCOPE
 
 
 class ProtocolFailed(FetchError):
-    kind = "protocol"
+    kind = ErrorKind.PROTOCOL
 
 
 class InvalidURL(FetchError):
-    kind = "invalid_url"
+    kind = ErrorKind.INVALID_URL
 
 
 class HTTPStatusError(FetchError):
-    kind = "http"
-
-
-FETCH_ERRORS: tuple[type[FetchError], ...] = (
-    FetchTimeout,
-    ConnectFailed,
-    BlockedAddress,
-    ProxyFailed,
-    DNSFailed,
-    TLSFailed,
-    TooLarge,
-    TooManyRedirects,
-    RedirectLoop,
-    OutOfScope,
-    ProtocolFailed,
-    InvalidURL,
-    HTTPStatusError,
-)
-"""Every leaf; their kinds are the documented values of the record's `error` field."""
+    kind = ErrorKind.HTTP
 
 
 class RobotsDisallowed(FetchError):
-    kind = "robots"
+    kind = ErrorKind.ROBOTS
 
 
 class HostFailed(FetchError):
-    kind = "host_failed"
+    kind = ErrorKind.HOST_FAILED
 
 
 class HandlerFailed(FetchError):
     """The page was fetched but the step that processes it raised."""
 
-    kind = "handler"
+    kind = ErrorKind.HANDLER
 
 
 class Stalled(FetchError):
     """The request (fetch and parsing) was busy longer than `stall_timeout`; it was given up."""
 
-    kind = "stalled"
+    kind = ErrorKind.STALLED
 
 
 class UnexpectedFailure(FetchError):
     """Fetching raised something no rule maps (a bug); logged with its traceback."""
 
-    kind = "internal"
+    kind = ErrorKind.INTERNAL
 
 
-FETCH_ERRORS += (RobotsDisallowed, HostFailed, HandlerFailed, Stalled, UnexpectedFailure)
+FETCH_ERRORS: tuple[type[FetchError], ...] = tuple(FetchError.__subclasses__())
+"""Every leaf of the tree, one for each `ErrorKind` (a test holds them to that)."""

@@ -6,6 +6,7 @@ import asyncio
 import heapq
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import final
 
@@ -42,7 +43,7 @@ class Frontier:
         limits: FrontierLimits,
         *,
         queued: int = 0,
-        done_by_host: dict[str, int] | None = None,
+        done_by_host: Mapping[str, int] | None = None,
     ) -> None:
         self._storage = storage
         self._per_host = limits.per_host
@@ -265,11 +266,10 @@ class Frontier:
             limit = self._window - self._held
             if self._budget is not None:
                 limit = min(limit, self._budget)
-            claimed = await self._storage.claim_next(limit, self._room_for)
-            if len(claimed) < limit:
-                deferred = await self._storage.earliest_deferred()
-                if deferred is not None and deferred > time.time():
-                    self.watch_deferred(deferred)
+            claim = await self._storage.claim_next(limit, self._room_for)
+            claimed = claim.requests
+            if claim.next_due is not None and claim.next_due > time.time():
+                self.watch_deferred(claim.next_due)
         finally:
             self._refilling = False
         if len(claimed) < limit:

@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import final
 
 import aiohttp
@@ -19,12 +20,12 @@ from crawler.errors import (
     BlockedAddress,
     ConnectFailed,
     DNSFailed,
+    ErrorKind,
     FetchError,
     FetchTimeout,
     InvalidURL,
     ProtocolFailed,
     ProxyFailed,
-    RedirectLoop,
     TLSFailed,
     TooLarge,
     TooManyRedirects,
@@ -198,11 +199,17 @@ def _is_blocked(error: aiohttp.ClientConnectorError) -> bool:
 
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-FOLLOW = "follow"
-ALREADY_RECORDED = "already_recorded"
-HopCheck = Callable[[Target], Awaitable[str]]
-"""Decides on a redirect target: FOLLOW, ALREADY_RECORDED (stop there, no error), or an
-error kind that ends the fetch."""
+
+
+class HopVerdict(Enum):
+    """A redirect target that may be fetched, or one already recorded (stop there, no error)."""
+
+    FOLLOW = "follow"
+    ALREADY_RECORDED = "already_recorded"
+
+
+HopCheck = Callable[[Target], Awaitable[HopVerdict | ErrorKind]]
+"""Decides on a redirect target: follow it, stop at it, or end the fetch with an error kind."""
 
 
 @dataclass
@@ -217,7 +224,7 @@ class _Response:
     charset: str | None = None
     robots_tag: str | None = None
     body: bytes = b""
-    error: str | None = None
+    error: ErrorKind | None = None
     redirects: int = 0
     retry_after: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -273,7 +280,7 @@ class Fetcher:
         except FETCH_FAILURES as exc:
             response.error = map_client_error(exc).kind
         if response.error is None and response.status is not None and response.status >= 400:
-            response.error = "http"
+            response.error = ErrorKind.HTTP
         return FetchResult(
             request=request,
             final_url=response.url,
@@ -326,21 +333,21 @@ class Fetcher:
         response.redirects += 1
         target = resolve_link(URL(response.url, encoded=True), response.location or "")
         if target is None:
-            response.error = InvalidURL.kind
+            response.error = ErrorKind.INVALID_URL
             return False
         visited = {response.start, *(hop.url for hop in hops)}
         response.url = target.url
         if target.url in visited:
-            response.error = RedirectLoop.kind
+            response.error = ErrorKind.REDIRECT_LOOP
             return False
         if len(hops) >= MAX_REDIRECTS:
-            response.error = TooManyRedirects.kind
+            response.error = ErrorKind.TOO_MANY_REDIRECTS
             return False
-        verdict = await check_hop(target) if check_hop is not None else FOLLOW
-        if verdict == FOLLOW:
+        verdict = await check_hop(target) if check_hop is not None else HopVerdict.FOLLOW
+        if verdict is HopVerdict.FOLLOW:
             hops.append(target)
             return True
-        response.error = None if verdict == ALREADY_RECORDED else verdict
+        response.error = None if verdict is HopVerdict.ALREADY_RECORDED else verdict
         return False
 
     async def fetch_robots(self, url: str, proxy: str | None = None) -> DocumentResponse:

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol, final
 
-from crawler.models import CrawlRequest, DocumentResponse, FetchResult
+from crawler.errors import ErrorKind
+from crawler.models import CrawlRequest, DocumentResponse, FetchResult, ProxyFigures
 from crawler.retry import RetryPolicy, can_retry, parse_retry_after, retry_delay
 
 log = logging.getLogger("crawler")
@@ -89,7 +90,7 @@ class DefaultHeaders:
         return await call_next(request.with_headers(missing) if missing else request)
 
 
-PROXY_FAILURE_KINDS = frozenset({"proxy", "connection", "timeout"})
+PROXY_FAILURE_KINDS = frozenset({ErrorKind.PROXY, ErrorKind.CONNECTION, ErrorKind.TIMEOUT})
 COOLDOWN_START_S = 1.0
 COOLDOWN_MAX_S = 300.0
 EVICT_AFTER = 5  # consecutive failures
@@ -143,17 +144,16 @@ class RotatingProxy:
         self._slot_freed = asyncio.Event()
 
     @property
-    def counts(self) -> dict[str, dict[str, int]]:
-        """Per proxy (credentials masked): requests, failures, bans, evicted (0/1), average
-        latency in milliseconds."""
+    def figures(self) -> dict[str, ProxyFigures]:
+        """How each proxy did so far, by URL with credentials masked."""
         return {
-            mask_credentials(s.url): {
-                "requests": s.requests,
-                "failures": s.failures,
-                "bans": s.bans,
-                "evicted": int(s.evicted),
-                "avg_latency_ms": s.latency_ms // s.requests if s.requests else 0,
-            }
+            mask_credentials(s.url): ProxyFigures(
+                s.requests,
+                s.failures,
+                s.bans,
+                s.evicted,
+                s.latency_ms // s.requests if s.requests else 0,
+            )
             for s in self._states
         }
 
@@ -172,7 +172,7 @@ class RotatingProxy:
             if self._went_well(state, result.status, result.error):
                 return result
             self._sticky.pop(request.crawl.host, None)
-        return result or FetchResult.failed(request.crawl, "proxy")
+        return result or FetchResult.failed(request.crawl, ErrorKind.PROXY)
 
     async def fetch_document(
         self, url: str, fetch: Callable[[str, str | None], Awaitable[DocumentResponse]]
@@ -180,7 +180,7 @@ class RotatingProxy:
         """Fetch one of the crawler's own documents (robots.txt, a sitemap) the same way, so
         the crawl shows one face to the sites it visits."""
         host = url.split("/", 3)[2]
-        response = DocumentResponse(None, error="proxy")
+        response = DocumentResponse(None, error=ErrorKind.PROXY)
         for _ in range(len(self._states)):
             state = await self._choose(host)
             if state is None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from crawler.errors import ErrorKind
+
 RECORD_FIELDS: tuple[str, ...] = (
     "url",
     "final_url",
@@ -83,7 +85,8 @@ class FetchResult:
     status: int | None
     content_type: str | None
     body: bytes
-    error: str | None
+    error: ErrorKind | str | None
+    """Why it failed: an `ErrorKind`, or a kind of its own that a user's middleware gave."""
     fetched_at: str
     elapsed_ms: int
     charset: str | None = None
@@ -99,8 +102,9 @@ class FetchResult:
     """The final response's headers (case-insensitive when they come from a response)."""
 
     @classmethod
-    def failed(cls, request: CrawlRequest, kind: str) -> FetchResult:
-        """A result for a request that got no response at all."""
+    def failed(cls, request: CrawlRequest, kind: ErrorKind | str) -> FetchResult:
+        """A result for a request that got no response at all; `kind` is recorded as its `error`
+        (an `ErrorKind`, or a middleware's own kind such as "skipped_admin")."""
         return cls(request, request.url, None, None, b"", kind, utc_timestamp(), 0)
 
     @property
@@ -114,7 +118,7 @@ class DocumentResponse:
 
     status: int | None
     body: bytes = b""
-    error: str | None = None
+    error: ErrorKind | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +133,7 @@ class PageRecord:
     content_type: str | None
     size: int
     sha256: str | None
-    error: str | None
+    error: str | None  # an ErrorKind value, or a middleware's own kind
     retries: int
     fetched_at: str | None
     elapsed_ms: int | None
@@ -180,8 +184,58 @@ class PageOutput:
     links: Sequence[Target] = ()
     follows: Sequence[FollowRequest] = ()
     items: tuple[ItemRecord, ...] = ()
-    error: str | None = None  # an error kind that replaces the fetch's (a parser failed)
+    error: ErrorKind | None = None  # replaces the fetch's (a parser failed)
     dropped_links: int = 0  # links past max_links_per_page, left out before they were resolved
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Requests taken from the queue. A claim that came back short of what was asked also says
+    when the earliest request waiting for a retry becomes due (epoch seconds), if any does."""
+
+    requests: tuple[CrawlRequest, ...] = ()
+    next_due: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """How far a crawl is: records done, requests queued (or claimed), records by host."""
+
+    done: int
+    queued: int
+    done_by_host: Mapping[str, int] = field(default_factory=dict)
+    """Filled only when asked for: it counts the whole store."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyFigures:
+    """How one proxy did over a run."""
+
+    requests: int = 0
+    failures: int = 0
+    bans: int = 0
+    evicted: bool = False
+    avg_latency_ms: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The figures as `stats --json` and the logs show them (`evicted` as 0 or 1)."""
+        return {
+            "requests": self.requests,
+            "failures": self.failures,
+            "bans": self.bans,
+            "evicted": int(self.evicted),
+            "avg_latency_ms": self.avg_latency_ms,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnd:
+    """What a run leaves for `stats` beside its records."""
+
+    proxies: Mapping[str, ProxyFigures] = field(default_factory=dict)
+    """By proxy URL, credentials masked; they replace the figures of earlier runs."""
+    host_budget: int | None = None
+    """The run's `max_pages_per_host`: the store counts the queued requests it left behind."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,5 +251,5 @@ class CrawlStats:
     last_fetched_at: str | None
     limits_hit: dict[str, int] = field(default_factory=dict)
     items: int = 0
-    proxies: dict[str, dict[str, int]] = field(default_factory=dict)
-    """Per proxy (credentials masked): requests, failures, bans, evicted, avg_latency_ms."""
+    proxies: dict[str, ProxyFigures] = field(default_factory=dict)
+    """By proxy URL, credentials masked."""

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import final
 
-from crawler.errors import HostFailed, OutOfScope
+from crawler.errors import ErrorKind
 from crawler.frontier import Frontier
-from crawler.http import ALREADY_RECORDED, FOLLOW, Fetcher, HopCheck
+from crawler.http import Fetcher, HopCheck, HopVerdict
 from crawler.middleware import CallNext, Middleware, OutgoingRequest, chain
 from crawler.models import CrawlRequest, FetchResult, Target
 from crawler.robots import RobotsCache
@@ -75,7 +75,7 @@ class PoliteFetch:
 
     async def fetch(self, request: CrawlRequest) -> FetchResult:
         if self._throttle.is_given_up(request.host):
-            return FetchResult.failed(request, HostFailed.kind)
+            return FetchResult.failed(request, ErrorKind.HOST_FAILED)
         options = request.options
         outgoing = (
             OutgoingRequest(request, dict(options.headers))
@@ -113,19 +113,19 @@ class PoliteFetch:
             self._frontier.drop_delay(host)
 
     def _hop_check(self, request: CrawlRequest) -> HopCheck:
-        async def check(target: Target) -> str:
+        async def check(target: Target) -> HopVerdict | ErrorKind:
             if not self._scope.is_in_scope(target):
                 if request.depth == 0:
                     # A seed that redirects (example.com to www.example.com) names the site.
                     self._scope.admit_host(target.hostname)
                 if not self._scope.is_in_scope(target):
-                    return OutOfScope.kind
+                    return ErrorKind.OUT_OF_SCOPE
             if self._robots is not None:
                 verdict = await self._robots.check(target.url, origin_of(target.url))
                 if not verdict.allowed:
                     return verdict.error
             if await self._storage.is_recorded(target.url):
-                return ALREADY_RECORDED
-            return FOLLOW
+                return HopVerdict.ALREADY_RECORDED
+            return HopVerdict.FOLLOW
 
         return check

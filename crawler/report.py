@@ -32,7 +32,7 @@ def stats_as_dict(stats: CrawlStats) -> dict[str, object]:
         "by_error": stats.by_error,
         "by_host": stats.by_host,
         "limits_hit": stats.limits_hit,
-        "proxies": stats.proxies,
+        "proxies": {proxy: figures.as_dict() for proxy, figures in stats.proxies.items()},
     }
 
 
@@ -54,7 +54,7 @@ def format_stats(stats: CrawlStats) -> str:
         ("by error", stats.by_error),
         ("by host", dict(list(stats.by_host.items())[:TOP_HOSTS])),
         ("links dropped by limit", stats.limits_hit),
-        *((f"proxy {proxy}", figures) for proxy, figures in stats.proxies.items()),
+        *((f"proxy {proxy}", figures.as_dict()) for proxy, figures in stats.proxies.items()),
     ):
         lines.append(f"{title}:")
         lines.extend(f"  {key:<40} {count}" for key, count in counts.items())

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from crawler.errors import ErrorKind
 from crawler.models import FetchResult
 
-RETRY_KINDS = frozenset({"timeout", "connection", "dns", "proxy"})
+RETRY_KINDS = frozenset({ErrorKind.TIMEOUT, ErrorKind.CONNECTION, ErrorKind.DNS, ErrorKind.PROXY})
 BACKOFF_BASE_S = 0.5
 
 

@@ -11,7 +11,7 @@ from typing import final
 
 from protego import Protego
 
-from crawler.errors import RobotsDisallowed, TooManyRedirects
+from crawler.errors import ErrorKind
 from crawler.models import DocumentResponse
 
 log = logging.getLogger("crawler")
@@ -31,7 +31,7 @@ class RobotsVerdict:
 
     allowed: bool
     crawl_delay: float | None = None
-    error: str = RobotsDisallowed.kind
+    error: ErrorKind = ErrorKind.ROBOTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ class _Rules:
     parser: Protego | None  # None: the whole origin is allowed or disallowed by `allow_all`
     allow_all: bool
     expires: float
-    error: str = RobotsDisallowed.kind  # the fetch's own error kind when the origin is unreachable
+    error: ErrorKind = ErrorKind.ROBOTS  # the fetch's own kind when the origin is unreachable
 
 
 @final
@@ -106,13 +106,13 @@ class RobotsCache:
         if response.status in _OK:
             text = response.body[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace")
             return _Rules(Protego.parse(text), allow_all=True, expires=now + CACHE_TTL_S)
-        if response.status in _CLIENT_ERROR or response.error == TooManyRedirects.kind:
+        if response.status in _CLIENT_ERROR or response.error is ErrorKind.TOO_MANY_REDIRECTS:
             # RFC 9309 2.3.1.2-3: more than five redirects means "unavailable", like a 4xx.
             return _Rules(None, allow_all=True, expires=now + CACHE_TTL_S)
         why = response.error or f"status {response.status}"
         log.warning("robots.txt of %s unavailable (%s): not crawling it for now", origin, why)
         # RFC 9309: a server error or no answer means "disallow everything", for now.
-        error = response.error or RobotsDisallowed.kind
+        error = response.error or ErrorKind.ROBOTS
         return _Rules(None, allow_all=False, expires=now + UNREACHABLE_RETRY_S, error=error)
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import final
 
+from crawler.errors import ErrorKind
+
 TROUBLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-TROUBLE_KINDS = frozenset({"connection", "timeout", "dns", "tls"})
+TROUBLE_KINDS = frozenset({ErrorKind.CONNECTION, ErrorKind.TIMEOUT, ErrorKind.DNS, ErrorKind.TLS})
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 60.0
 MIN_DELAY_S = 0.01  # below this a delay costs more timer work than it spares the server

@@ -541,6 +541,20 @@ async def test_a_rerun_adds_no_item_twice(tmp_path: Path, shop: Shop) -> None:
     assert len(await items_of(tmp_path / "crawl.db")) == CATALOG_PAGES * PRODUCTS_PER_PAGE
 
 
+async def test_a_storage_passed_in_is_used_and_left_open(tmp_path: Path, shop: Shop) -> None:
+    storage = await SqliteStorage.open(tmp_path / "mine.db")
+    router = shop_crawler(tmp_path).router
+
+    summary = await Crawler(
+        Config(db=tmp_path / "unused.db", progress=False), router=router, storage=storage
+    ).crawl([shop.url("/")])
+
+    assert summary.pages == (await storage.totals()).done > 0  # still open
+    assert len([item async for item in storage.iter_items()]) == CATALOG_PAGES * PRODUCTS_PER_PAGE
+    assert not (tmp_path / "unused.db").exists()
+    await storage.close()
+
+
 def test_run_is_the_synchronous_way(tmp_path: Path) -> None:
     with pytest.raises(SeedError, match="no valid seed"):
         Crawler(config(tmp_path)).run(["not a url", "ftp://x/"])

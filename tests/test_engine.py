@@ -18,6 +18,7 @@ from crawler.models import FetchResult, Outcome, PageOutput, PageRecord
 from crawler.store.sqlite import SqliteStorage
 from crawler.urls import ScopePolicy, parse_absolute
 from tests.conftest import InFlight, SiteFactory
+from tests.store.delegating import DelegatingStorage
 
 
 async def crawl(
@@ -278,21 +279,18 @@ async def test_a_failing_page_step_is_recorded_as_handler_and_the_crawl_goes_on(
     assert summary.reason == "finished"
 
 
-class FailingStore:
+class FailingStore(DelegatingStorage):
     """A real SQLite store whose writes start failing, as on a full disk."""
 
     def __init__(self, inner: SqliteStorage, fail_after: int) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._writes_left = fail_after
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._inner, name)
 
     async def mark_done(self, outcomes: Sequence[Outcome]) -> int:
         self._writes_left -= 1
         if self._writes_left < 0:
             raise StorageError("cannot write database: disk I/O error")
-        return await self._inner.mark_done(outcomes)
+        return await self.inner.mark_done(outcomes)
 
 
 async def test_a_store_that_stops_working_ends_the_crawl_with_its_error(
@@ -306,7 +304,7 @@ async def test_a_store_that_stops_working_ends_the_crawl_with_its_error(
 
     with pytest.raises(StorageError, match="disk I/O error"):
         await asyncio.wait_for(
-            Engine(config, FailingStore(inner, fail_after=3)).run([target]),  # type: ignore[arg-type]
+            Engine(config, FailingStore(inner, fail_after=3)).run([target]),
             timeout=20,
         )
     await inner.close()

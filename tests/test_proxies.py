@@ -145,7 +145,7 @@ async def test_a_dead_proxy_is_cooled_down_and_the_work_goes_through_the_live_on
     storage = await SqliteStorage.open(tmp_path / "crawl.db", read_only=True)
     stats = await storage.stats()
     await storage.close()
-    assert stats.proxies[forward_proxy]["requests"] == 22
+    assert stats.proxies[forward_proxy].requests == 22
     assert "s3cret" not in str(stats.proxies)
 
 
@@ -230,7 +230,7 @@ async def test_a_proxy_failing_five_times_in_a_row_is_evicted() -> None:
         now[0] += 1000  # past any cooldown
 
     assert used.count("http://bad:1") == 5
-    assert rotation.counts["http://bad:1"]["evicted"] == 1
+    assert rotation.figures["http://bad:1"].evicted
     used.clear()
     await rotation(request, send)
     assert used == ["http://good:2"]

@@ -14,9 +14,11 @@ from aiohttp import web
 
 from crawler import Config, Crawler, CrawlSummary, Engine, Page
 from crawler.cli import exit_code_for
+from crawler.models import Claim
 from crawler.store.sqlite import SqliteStorage
 from crawler.urls import parse_absolute
 from tests.conftest import SiteFactory, link_page
+from tests.store.delegating import DelegatingStorage
 
 
 async def records_of(db: Path) -> dict[str, tuple[int | None, str | None]]:
@@ -66,21 +68,18 @@ async def test_a_fetch_longer_than_stall_timeout_is_given_up(
     assert (await records_of(tmp_path / "crawl.db"))[site.url("/silent")] == (None, "stalled")
 
 
-class StuckStore:
+class StuckStore(DelegatingStorage):
     """A real SQLite store that stops answering `claim_next` after its first answer."""
 
     def __init__(self, inner: SqliteStorage) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._claims = 0
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._inner, name)
-
-    async def claim_next(self, limit: int, room_for: Callable[[str], int]) -> object:
+    async def claim_next(self, limit: int, room_for: Callable[[str], int]) -> Claim:
         self._claims += 1
         if self._claims > 1:
             await asyncio.Event().wait()  # a deadlock, as far as the crawl can tell
-        return await self._inner.claim_next(limit, room_for)
+        return await self.inner.claim_next(limit, room_for)
 
 
 async def test_a_crawl_that_stores_nothing_for_stall_timeout_stops_as_stalled(
@@ -92,9 +91,9 @@ async def test_a_crawl_that_stores_nothing_for_stall_timeout_stops_as_stalled(
     target = parse_absolute(site.url("/"))
     assert target is not None
 
-    engine = Engine(config, StuckStore(inner))  # type: ignore[arg-type]
+    engine = Engine(config, StuckStore(inner))
     summary = await asyncio.wait_for(engine.run([target]), 20)
-    queued = (await inner.count())[1]
+    queued = (await inner.totals()).queued
     await inner.close()
 
     assert summary.reason == "stalled"

@@ -1,58 +1,66 @@
-"""The `Storage` protocol: the frontier and the records behind one small async interface."""
+"""The `Storage` protocol, and `open_storage()`, which picks the backend from the `db` setting.
+
+A backend owns the frontier (the queue of requests) and the records; it knows neither HTTP nor
+HTML. Every backend passes the contract suite in `tests/store/test_contract.py`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Sequence
+from pathlib import Path
 from typing import Protocol
 
-from crawler.models import CrawlRequest, CrawlStats, ItemRecord, Outcome, PageRecord
+from crawler.errors import StorageError
+from crawler.models import (
+    Claim,
+    CrawlRequest,
+    CrawlStats,
+    ItemRecord,
+    Outcome,
+    PageRecord,
+    RunEnd,
+    Totals,
+)
+from crawler.store.sqlite import SqliteStorage
 
 
 class Storage(Protocol):
-    """Where the frontier and the records live. Every backend passes `tests/store/`."""
+    """Where the frontier and the records of one crawl live."""
 
     async def add_requests(self, requests: Sequence[CrawlRequest]) -> int:
-        """Queue the requests whose URL the crawl has not seen; returns how many were new."""
+        """Queue the requests the crawl has not seen (by URL and variant); returns how many
+        were new."""
 
-    async def claim_next(self, limit: int, room_for: Callable[[str], int]) -> list[CrawlRequest]:
-        """Take up to `limit` queued requests, at most `room_for(host)` per host.
+    async def claim_next(self, limit: int, room_for: Callable[[str], int]) -> Claim:
+        """Take up to `limit` queued requests that are due, at most `room_for(host)` per host.
 
-        Breadth-first within a host; hosts are visited round-robin across calls.
+        Within a host: higher priority first, then breadth-first (by depth), then in queue
+        order. Hosts take turns across calls. A claimed request stays claimed until it is
+        recorded or released; claims of a run that ended without either go back to the queue
+        when the database is opened again.
         """
 
     async def mark_done(self, outcomes: Sequence[Outcome]) -> int:
-        """Record finished requests and queue what they discovered, in one transaction.
+        """Record finished requests, with their items, bodies and redirect hops, and queue what
+        they discovered, all in one transaction. Returns how many discovered requests were new."""
 
-        Returns how many discovered URLs were new.
-        """
-
-    async def defer(self, request: CrawlRequest, *, retries: int, not_before: float) -> None:
-        """Put a claimed request back in the queue to be tried again, not before `not_before`
-        (seconds since the epoch), with its retry count."""
-
-    async def earliest_deferred(self) -> float | None:
-        """The earliest `not_before` among queued requests (epoch seconds), or None."""
-
-    async def release(self, requests: Sequence[CrawlRequest]) -> None:
-        """Put claimed but unfinished requests back in the queue."""
-
-    async def count(self) -> tuple[int, int]:
-        """(records done, requests queued or claimed)."""
+    async def release(
+        self, requests: Sequence[CrawlRequest], *, not_before: float | None = None
+    ) -> None:
+        """Put claimed requests back in the queue, each with its `retries`; with `not_before`
+        (epoch seconds) they are not due before then."""
 
     async def is_recorded(self, url: str) -> bool:
-        """Whether the crawl already holds a record for this canonical URL."""
+        """Whether the crawl holds a record for this canonical URL (a plain GET of it)."""
 
-    async def count_over_budget(self, budget: int) -> int:
-        """Queued requests of hosts that already have `budget` records."""
+    async def totals(self, *, by_host: bool = False) -> Totals:
+        """Records done and requests queued; with `by_host`, records done per host too."""
 
-    async def set_counter(self, name: str, value: int) -> None:
-        """Set a named figure shown by `stats` (with the trap-limit counts)."""
-
-    async def done_by_host(self) -> dict[str, int]:
-        """Records done, by host (for the per-host page budget)."""
+    async def save_run(self, end: RunEnd) -> None:
+        """Keep what a run measured beside its records, for `stats`."""
 
     def iter_records(self) -> AsyncGenerator[PageRecord, None]:
-        """Every record, in the order they were first queued."""
+        """Every record, in the order the requests were first queued."""
 
     def iter_items(self) -> AsyncGenerator[ItemRecord, None]:
         """Every item the parsers produced, in the order they were stored."""
@@ -62,3 +70,19 @@ class Storage(Protocol):
 
     async def close(self) -> None:
         """Flush and close; safe to call twice."""
+
+
+DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_database_url(db: Path | str) -> bool:
+    """Whether `db` names a database server (`postgresql://...`) rather than a file."""
+    return isinstance(db, str) and db.startswith(DATABASE_URL_SCHEMES)
+
+
+async def open_storage(db: Path | str, *, read_only: bool = False) -> Storage:
+    """The crawl database named by the `db` setting: a file path is SQLite, a `postgresql://`
+    URL a PostgreSQL server. Raises `StorageError` if it cannot be opened or used."""
+    if is_database_url(db):
+        raise StorageError("PostgreSQL databases are not supported yet: give a file path")
+    return await SqliteStorage.open(Path(db), read_only=read_only)

@@ -15,93 +15,29 @@ import aiosqlite
 
 from crawler.errors import StorageError
 from crawler.models import (
+    Claim,
     CrawlRequest,
     CrawlStats,
     ItemRecord,
     Outcome,
     PageRecord,
+    ProxyFigures,
     RequestOptions,
+    RunEnd,
+    Totals,
 )
+from crawler.store.sqlite_file import PROXY_FIGURES, State, Transaction, connect, prepare
 
-SCHEMA_VERSION = 4
+QUEUED, CLAIMED, DONE = State.QUEUED, State.CLAIMED, State.DONE
 
-QUEUED, CLAIMED, DONE = 0, 1, 2
-
-_URLS_TABLE = """
-CREATE TABLE IF NOT EXISTS {name} (
-    id           INTEGER PRIMARY KEY,
-    url          TEXT    NOT NULL,
-    variant      TEXT    NOT NULL DEFAULT '',
-    host         TEXT    NOT NULL,
-    depth        INTEGER NOT NULL,
-    parent       TEXT,
-    state        INTEGER NOT NULL DEFAULT 0,
-    retries      INTEGER NOT NULL DEFAULT 0,
-    final_url    TEXT,
-    status       INTEGER,
-    content_type TEXT,
-    size         INTEGER,
-    sha256       TEXT,
-    error        TEXT,
-    fetched_at   TEXT,
-    elapsed_ms   INTEGER,
-    redirects    INTEGER NOT NULL DEFAULT 0,
-    not_before   REAL,
-    priority     INTEGER NOT NULL DEFAULT 0,
-    method       TEXT,
-    headers      TEXT,
-    request_body BLOB,
-    meta         TEXT,
-    handler      TEXT,
-    UNIQUE (url, variant)
-);
-"""
-_V3_COLUMNS = (
-    "id, url, host, depth, parent, state, retries, final_url, status, content_type, size,"
-    " sha256, error, fetched_at, elapsed_ms, redirects, not_before"
-)
-# Each step brings a database from the version before it to the next; older records lose nothing.
-_UPGRADES = {
-    "1": "ALTER TABLE urls ADD COLUMN redirects INTEGER NOT NULL DEFAULT 0;",
-    "2": "ALTER TABLE urls ADD COLUMN not_before REAL;",
-    # Version 4 lets one URL have several requests (variants): the unique key changes, and
-    # SQLite changes a table's constraints only by building the table again.
-    "3": _URLS_TABLE.format(name="urls_v4")
-    + f"INSERT INTO urls_v4 ({_V3_COLUMNS}) SELECT {_V3_COLUMNS} FROM urls;"
-    " DROP TABLE urls; ALTER TABLE urls_v4 RENAME TO urls;",
-}
-
-_SCHEMA = (
-    """
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
-    + _URLS_TABLE.format(name="urls")
-    + """
-CREATE INDEX IF NOT EXISTS urls_queued ON urls (host, priority DESC, depth, id) WHERE state = 0;
-CREATE TABLE IF NOT EXISTS bodies (
-    id   INTEGER PRIMARY KEY,
-    body BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS counters (
-    name  TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS items (
-    id      INTEGER PRIMARY KEY,
-    url     TEXT NOT NULL,
-    handler TEXT NOT NULL,
-    data    TEXT NOT NULL
-);
-"""
-)
 _COUNT = (
     "INSERT INTO counters (name, value) VALUES (?, ?)"
     " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
 )
-
+_SET_COUNTER = (
+    "INSERT INTO counters (name, value) VALUES (?, ?)"
+    " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+)
 _RECORD_COLUMNS = (
     "url, final_url, status, depth, parent, content_type, size, sha256, error, retries,"
     " fetched_at, elapsed_ms, redirects"
@@ -111,20 +47,30 @@ _INSERT_WITH_OPTIONS = (
     "INSERT OR IGNORE INTO urls (url, host, depth, parent, variant, priority, method, headers,"
     " request_body, meta, handler) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_QUEUED_OF_HOST = (
+    "SELECT id, url, depth, parent, retries, variant, priority, method, headers,"
+    f" request_body, meta, handler FROM urls WHERE state = {QUEUED:d} AND host = ?"
+    " AND (not_before IS NULL OR not_before <= ?)"
+    " ORDER BY priority DESC, depth, id LIMIT ?"
+)
 _FINISH = (
-    "UPDATE urls SET state = 2, final_url = ?, status = ?, content_type = ?, size = ?,"
+    f"UPDATE urls SET state = {DONE:d}, final_url = ?, status = ?, content_type = ?, size = ?,"
     " sha256 = ?, error = ?, retries = ?, fetched_at = ?, elapsed_ms = ?, redirects = ?"
     " WHERE id = ?"
 )
 # A URL a redirect chain passed through: recorded unless it is already claimed or decided.
 _RECORD_REDIRECTED = (
     "INSERT INTO urls (url, host, depth, parent, state, final_url, status, content_type, size,"
-    " sha256, error, retries, fetched_at, elapsed_ms, redirects)"
-    " VALUES (?, ?, ?, ?, 2, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (url, variant) DO UPDATE SET state = 2, final_url = excluded.final_url,"
+    f" sha256, error, retries, fetched_at, elapsed_ms, redirects)"
+    f" VALUES (?, ?, ?, ?, {DONE:d}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f" ON CONFLICT (url, variant) DO UPDATE SET state = {DONE:d}, final_url = excluded.final_url,"
     " status = excluded.status, content_type = excluded.content_type, size = excluded.size,"
     " sha256 = excluded.sha256, error = excluded.error, fetched_at = excluded.fetched_at,"
-    " elapsed_ms = excluded.elapsed_ms, redirects = excluded.redirects WHERE urls.state = 0"
+    f" elapsed_ms = excluded.elapsed_ms, redirects = excluded.redirects"
+    f" WHERE urls.state = {QUEUED:d}"
+)
+_SAVE_PROXY = (
+    f"INSERT OR REPLACE INTO proxies (proxy, {', '.join(PROXY_FIGURES)}) VALUES (?, ?, ?, ?, ?, ?)"
 )
 # Hosts are walked round-robin by this many at most per claim, so one call stays cheap.
 _HOSTS_PER_CLAIM = 512
@@ -132,7 +78,7 @@ _HOSTS_PER_CLAIM = 512
 
 @final
 class SqliteStorage:
-    """A crawl database. Open with `await SqliteStorage.open(path)`."""
+    """A crawl database in one file. Open with `await SqliteStorage.open(path)`."""
 
     def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
         self._db = connection
@@ -147,76 +93,16 @@ class SqliteStorage:
 
         Raises `StorageError` for a missing (read-only), foreign, newer or unwritable file.
         """
-        connection = await _connect(path, read_only=read_only)
-        storage = cls(connection, path)
+        connection = await connect(path, read_only=read_only)
         try:
-            await storage._prepare(read_only=read_only)
+            await prepare(connection, path, read_only=read_only)
         except sqlite3.Error as exc:
             await connection.close()
             raise StorageError(f"cannot use database {path}: {exc}") from None
         except StorageError:
             await connection.close()
             raise
-        return storage
-
-    async def _prepare(self, *, read_only: bool) -> None:
-        tables = {
-            row[0]
-            for row in await self._db.execute_fetchall(
-                "SELECT name FROM sqlite_master WHERE type = 'table'"
-            )
-        }
-        if tables and "urls" not in tables:
-            raise StorageError(f"{self._path} is an SQLite database but not a crawl database")
-        if tables:
-            await self._check_version(read_only=read_only)
-        if read_only:
-            return
-        await self._db.execute("PRAGMA journal_mode = WAL")
-        await self._db.execute("PRAGMA synchronous = NORMAL")
-        await self._db.executescript(_SCHEMA)
-        await self._db.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-            (str(SCHEMA_VERSION),),
-        )
-        await self._db.execute("UPDATE urls SET state = 0 WHERE state = 1")
-        await self._db.commit()
-
-    async def _check_version(self, *, read_only: bool) -> None:
-        rows = await self._db.execute_fetchall(
-            "SELECT value FROM meta WHERE key = 'schema_version'"
-        )
-        found = next(iter(rows), (None,))[0]
-        if found in _UPGRADES and not read_only:
-            await self._upgrade(found)
-            return
-        if found in _UPGRADES:
-            raise StorageError(
-                f"{self._path} has database schema version {found}; run a crawl on it once to"
-                " upgrade it"
-            )
-        if found != str(SCHEMA_VERSION):
-            raise StorageError(
-                f"{self._path} has database schema version {found}, this crawler uses"
-                f" {SCHEMA_VERSION}; use another --db"
-            )
-
-    async def _upgrade(self, version: str) -> None:
-        """All steps from `version` on, in one transaction: a failed upgrade changes nothing."""
-        steps = []
-        while version in _UPGRADES:
-            steps.append(_UPGRADES[version])
-            version = str(int(version) + 1)
-        script = " ".join(steps)
-        try:
-            await self._db.executescript(
-                f"BEGIN IMMEDIATE; {script}"
-                f" UPDATE meta SET value = '{version}' WHERE key = 'schema_version'; COMMIT;"
-            )
-        except sqlite3.Error:
-            if self._db.in_transaction:
-                await self._db.rollback()
-            raise
+        return cls(connection, path)
 
     async def add_requests(self, requests: Sequence[CrawlRequest]) -> int:
         async with self._transaction():
@@ -234,14 +120,16 @@ class SqliteStorage:
             added += max(cursor.rowcount, 0)
         return added
 
-    async def claim_next(self, limit: int, room_for: Callable[[str], int]) -> list[CrawlRequest]:
+    async def claim_next(self, limit: int, room_for: Callable[[str], int]) -> Claim:
         async with self._transaction():
             claimed = await self._select_round_robin(limit, room_for)
             if claimed:
                 await self._db.executemany(
-                    "UPDATE urls SET state = 1 WHERE id = ?", [(r.id,) for r in claimed]
+                    f"UPDATE urls SET state = {CLAIMED:d} WHERE id = ?",
+                    [(r.id,) for r in claimed],
                 )
-        return claimed
+            next_due = await self._earliest_not_before() if len(claimed) < limit else None
+        return Claim(tuple(claimed), next_due)
 
     async def _select_round_robin(
         self, limit: int, room_for: Callable[[str], int]
@@ -269,22 +157,23 @@ class SqliteStorage:
 
     async def _next_queued_host(self, after: str) -> str | None:
         rows = await self._fetchall(
-            "SELECT host FROM urls WHERE state = 0 AND host > ? ORDER BY host LIMIT 1", (after,)
+            f"SELECT host FROM urls WHERE state = {QUEUED:d} AND host > ? ORDER BY host LIMIT 1",
+            (after,),
         )
         return next(iter(rows), (None,))[0]
 
     async def _queued_of(self, host: str, limit: int) -> list[CrawlRequest]:
-        rows = await self._fetchall(
-            "SELECT id, url, depth, parent, retries, variant, priority, method, headers,"
-            " request_body, meta, handler FROM urls WHERE state = 0 AND host = ?"
-            " AND (not_before IS NULL OR not_before <= ?)"
-            " ORDER BY priority DESC, depth, id LIMIT ?",
-            (host, time.time(), limit),
-        )
+        rows = await self._fetchall(_QUEUED_OF_HOST, (host, time.time(), limit))
         return [
             CrawlRequest(url, host, depth, parent, retries, row_id, _options_of(options))
             for row_id, url, depth, parent, retries, *options in rows
         ]
+
+    async def _earliest_not_before(self) -> float | None:
+        value = await self._scalar(
+            f"SELECT min(not_before) FROM urls WHERE state = {QUEUED:d} AND not_before IS NOT NULL"
+        )
+        return None if value is None else float(value)
 
     async def mark_done(self, outcomes: Sequence[Outcome]) -> int:
         discovered = [request for outcome in outcomes for request in outcome.discovered]
@@ -310,31 +199,51 @@ class SqliteStorage:
                 )
             return await self._insert(discovered)
 
-    async def defer(self, request: CrawlRequest, *, retries: int, not_before: float) -> None:
-        async with self._transaction():
-            await self._db.execute(
-                "UPDATE urls SET state = 0, retries = ?, not_before = ? WHERE id = ?",
-                (retries, not_before, request.id),
-            )
-
-    async def earliest_deferred(self) -> float | None:
-        rows = await self._fetchall(
-            "SELECT min(not_before) FROM urls WHERE state = 0 AND not_before IS NOT NULL"
-        )
-        value = next(iter(rows), (None,))[0]
-        return None if value is None else float(value)
-
-    async def release(self, requests: Sequence[CrawlRequest]) -> None:
+    async def release(
+        self, requests: Sequence[CrawlRequest], *, not_before: float | None = None
+    ) -> None:
         async with self._transaction():
             await self._db.executemany(
-                "UPDATE urls SET state = 0 WHERE id = ? AND state = 1",
-                [(r.id,) for r in requests],
+                f"UPDATE urls SET state = {QUEUED:d}, retries = ?, not_before = ?"
+                f" WHERE id = ? AND state = {CLAIMED:d}",
+                [(r.retries, not_before, r.id) for r in requests],
             )
 
-    async def count(self) -> tuple[int, int]:
-        rows = await self._fetchall("SELECT state = 2, count(*) FROM urls GROUP BY state = 2")
+    async def is_recorded(self, url: str) -> bool:
+        rows = await self._fetchall(
+            f"SELECT 1 FROM urls WHERE url = ? AND variant = '' AND state = {DONE:d}", (url,)
+        )
+        return bool(rows)
+
+    async def totals(self, *, by_host: bool = False) -> Totals:
+        rows = await self._fetchall(
+            f"SELECT state = {DONE:d}, count(*) FROM urls GROUP BY state = {DONE:d}"
+        )
         counts = {bool(done): total for done, total in rows}
-        return counts.get(True, 0), counts.get(False, 0)
+        return Totals(
+            counts.get(True, 0),
+            counts.get(False, 0),
+            await self._group("host") if by_host else {},
+        )
+
+    async def save_run(self, end: RunEnd) -> None:
+        left = None
+        if end.host_budget is not None:
+            left = await self._scalar(
+                f"SELECT count(*) FROM urls WHERE state = {QUEUED:d} AND host IN"
+                f" (SELECT host FROM urls WHERE state = {DONE:d} GROUP BY host"
+                f" HAVING count(*) >= {end.host_budget:d})"
+            )
+        async with self._transaction():
+            if left is not None:
+                await self._db.execute(_SET_COUNTER, ("max_pages_per_host", int(left)))
+            await self._db.executemany(
+                _SAVE_PROXY,
+                [
+                    (proxy, f.requests, f.failures, f.bans, int(f.evicted), f.avg_latency_ms)
+                    for proxy, f in end.proxies.items()
+                ],
+            )
 
     async def body_of(self, url: str) -> bytes | None:
         """The stored body of a recorded URL, if the crawl kept it."""
@@ -344,34 +253,8 @@ class SqliteStorage:
         )
         return bytes(next(iter(rows))[0]) if rows else None
 
-    async def is_recorded(self, url: str) -> bool:
-        rows = await self._fetchall(
-            "SELECT 1 FROM urls WHERE url = ? AND variant = '' AND state = 2", (url,)
-        )
-        return bool(rows)
-
-    async def count_over_budget(self, budget: int) -> int:
-        rows = await self._fetchall(
-            "SELECT count(*) FROM urls WHERE state = 0 AND host IN"
-            " (SELECT host FROM urls WHERE state = 2 GROUP BY host HAVING count(*) >= ?)",
-            (budget,),
-        )
-        return int(next(iter(rows))[0])
-
-    async def set_counter(self, name: str, value: int) -> None:
-        async with self._transaction():
-            await self._db.execute(
-                "INSERT INTO counters (name, value) VALUES (?, ?)"
-                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                (name, value),
-            )
-
-    async def done_by_host(self) -> dict[str, int]:
-        rows = await self._fetchall("SELECT host, count(*) FROM urls WHERE state = 2 GROUP BY host")
-        return {str(host): int(total) for host, total in rows}
-
     async def iter_records(self) -> AsyncGenerator[PageRecord, None]:
-        query = f"SELECT {_RECORD_COLUMNS} FROM urls WHERE state = 2 ORDER BY id"
+        query = f"SELECT {_RECORD_COLUMNS} FROM urls WHERE state = {DONE:d} ORDER BY id"
         async for row in self._rows(query):
             yield PageRecord(*row)
 
@@ -380,6 +263,50 @@ class SqliteStorage:
             "SELECT url, handler, data FROM items ORDER BY id"
         ):
             yield ItemRecord(url, handler, data)
+
+    async def stats(self) -> CrawlStats:
+        totals = await self.totals()
+        return CrawlStats(
+            done=totals.done,
+            queued=totals.queued,
+            by_status=await self._group("coalesce(status, 'none')"),
+            by_error=await self._group("coalesce(error, 'none')"),
+            by_host=await self._group("host"),
+            first_fetched_at=await self._scalar(
+                f"SELECT min(fetched_at) FROM urls WHERE state = {DONE:d}"
+            ),
+            last_fetched_at=await self._scalar(
+                f"SELECT max(fetched_at) FROM urls WHERE state = {DONE:d}"
+            ),
+            limits_hit=await self._counters(),
+            items=int(await self._scalar("SELECT count(*) FROM items") or 0),
+            proxies=await self._proxies(),
+        )
+
+    async def _counters(self) -> dict[str, int]:
+        rows = await self._fetchall("SELECT name, value FROM counters ORDER BY name")
+        return {str(name): int(value) for name, value in rows}
+
+    async def _proxies(self) -> dict[str, ProxyFigures]:
+        rows = await self._fetchall(
+            f"SELECT proxy, {', '.join(PROXY_FIGURES)} FROM proxies ORDER BY proxy"
+        )
+        return {
+            str(proxy): ProxyFigures(requests, failures, bans, bool(evicted), latency)
+            for proxy, requests, failures, bans, evicted, latency in rows
+        }
+
+    async def _group(self, expression: str) -> dict[str, int]:
+        rows = await self._fetchall(
+            f"SELECT {expression} AS key, count(*) AS n FROM urls WHERE state = {DONE:d}"
+            " GROUP BY key ORDER BY n DESC, key"
+        )
+        return {str(key): total for key, total in rows}
+
+    async def _scalar(self, query: str) -> str | None:
+        rows = await self._fetchall(query)
+        value = next(iter(rows), (None,))[0]
+        return None if value is None else str(value)
 
     async def _rows(self, query: str) -> AsyncGenerator[sqlite3.Row, None]:
         """The query's rows, streamed; a damaged file gives `StorageError`, not sqlite3's."""
@@ -397,91 +324,13 @@ class SqliteStorage:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot read database {self._path}: {exc}") from None
 
-    async def stats(self) -> CrawlStats:
-        done, queued = await self.count()
-        return CrawlStats(
-            done=done,
-            queued=queued,
-            by_status=await self._group("coalesce(status, 'none')"),
-            by_error=await self._group("coalesce(error, 'none')"),
-            by_host=await self._group("host"),
-            first_fetched_at=await self._scalar("SELECT min(fetched_at) FROM urls WHERE state = 2"),
-            last_fetched_at=await self._scalar("SELECT max(fetched_at) FROM urls WHERE state = 2"),
-            items=int(await self._scalar("SELECT count(*) FROM items") or 0),
-            **_split_counters(await self._counters()),
-        )
-
-    async def _counters(self) -> dict[str, int]:
-        rows = await self._fetchall("SELECT name, value FROM counters ORDER BY name")
-        return {str(name): int(value) for name, value in rows}
-
-    async def _group(self, expression: str) -> dict[str, int]:
-        rows = await self._fetchall(
-            f"SELECT {expression} AS key, count(*) AS n FROM urls WHERE state = 2"
-            " GROUP BY key ORDER BY n DESC, key"
-        )
-        return {str(key): total for key, total in rows}
-
-    async def _scalar(self, query: str) -> str | None:
-        rows = await self._fetchall(query)
-        value = next(iter(rows), (None,))[0]
-        return None if value is None else str(value)
-
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
             await self._db.close()
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db, self._path, self._lock)
-
-
-@final
-class _Transaction:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on error; SQLite errors become `StorageError`."""
-
-    def __init__(self, connection: aiosqlite.Connection, path: Path, lock: asyncio.Lock) -> None:
-        self._db = connection
-        self._path = path
-        self._lock = lock
-
-    async def __aenter__(self) -> None:
-        await self._lock.acquire()
-        try:
-            await self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            self._lock.release()
-            raise StorageError(f"cannot write database {self._path}: {exc}") from None
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, _: object
-    ) -> None:
-        try:
-            if kind is None:
-                await self._db.commit()
-                return
-            await self._db.rollback()
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot write database {self._path}: {exc}") from None
-        finally:
-            self._lock.release()
-        if isinstance(error, sqlite3.Error):
-            raise StorageError(f"cannot write database {self._path}: {error}") from None
-
-
-PROXY_COUNTER = "proxy "  # counters named "proxy <url> <figure>" are per-proxy figures
-
-
-def _split_counters(counters: dict[str, int]) -> dict[str, Any]:
-    limits: dict[str, int] = {}
-    proxies: dict[str, dict[str, int]] = {}
-    for name, value in counters.items():
-        if name.startswith(PROXY_COUNTER):
-            proxy, _, figure = name[len(PROXY_COUNTER) :].rpartition(" ")
-            proxies.setdefault(proxy, {})[figure] = value
-        else:
-            limits[name] = value
-    return {"limits_hit": limits, "proxies": proxies}
+    def _transaction(self) -> Transaction:
+        return Transaction(self._db, self._path, self._lock)
 
 
 def _options_row(request: CrawlRequest) -> tuple[object, ...]:
@@ -539,30 +388,3 @@ def _result_columns(record: PageRecord) -> tuple[object, ...]:
         record.elapsed_ms,
         record.redirects,
     )
-
-
-async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
-    target, uri = _connection_target(path, read_only=read_only)
-    connection = aiosqlite.connect(target, uri=uri, isolation_level=None)
-    try:
-        return await connection
-    except sqlite3.Error as exc:
-        # aiosqlite stops its thread after a failed connect but does not wait for it: wait
-        # here, or the thread may report to an event loop that has closed (a traceback).
-        await asyncio.to_thread(connection._thread.join, 5)
-        raise StorageError(f"cannot open database {path}: {exc}") from None
-
-
-def _connection_target(path: Path, *, read_only: bool) -> tuple[str, bool]:
-    """What to hand sqlite3: a read-only URI for an existing file, else the path itself."""
-    if read_only:
-        if not path.is_file():
-            raise StorageError(f"database not found: {path}")
-        return f"{path.resolve().as_uri()}?mode=ro", True
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StorageError(
-            f"cannot create the directory of database {path}: {exc.strerror}"
-        ) from None
-    return str(path), False

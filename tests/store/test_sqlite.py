@@ -1,4 +1,7 @@
-"""The SQLite store: queueing, claiming, recording, resume, and bad database files."""
+"""The SQLite store's own cases: foreign and damaged files, read-only use, old schema versions.
+
+What every backend must do is in `test_contract.py`.
+"""
 
 from __future__ import annotations
 
@@ -8,124 +11,8 @@ from pathlib import Path
 import pytest
 
 from crawler.errors import StorageError
-from crawler.models import CrawlRequest, ItemRecord, Outcome, PageRecord, RequestOptions
 from crawler.store.sqlite import SqliteStorage
-
-
-def request(url: str, host: str = "a.test", depth: int = 0) -> CrawlRequest:
-    return CrawlRequest(url, host, depth)
-
-
-def record_for(claimed: CrawlRequest) -> PageRecord:
-    return PageRecord(
-        claimed.url,
-        claimed.url,
-        200,
-        claimed.depth,
-        claimed.parent,
-        "text/html",
-        3,
-        "ab" * 32,
-        None,
-        0,
-        "2026-11-25T00:00:00.000Z",
-        5,
-    )
-
-
-def room(limit: int) -> object:
-    return lambda _host: limit
-
-
-async def test_the_same_url_is_queued_once(tmp_path: Path) -> None:
-    storage = await SqliteStorage.open(tmp_path / "c.db")
-
-    first = await storage.add_requests([request("http://a.test/1"), request("http://a.test/2")])
-    second = await storage.add_requests([request("http://a.test/1"), request("http://a.test/3")])
-
-    assert (first, second) == (2, 1)
-    assert await storage.count() == (0, 3)
-    await storage.close()
-
-
-async def test_claims_are_breadth_first_per_host_and_respect_room(tmp_path: Path) -> None:
-    storage = await SqliteStorage.open(tmp_path / "c.db")
-    await storage.add_requests(
-        [
-            request("http://a.test/deep", depth=2),
-            request("http://a.test/top", depth=0),
-            request("http://a.test/mid", depth=1),
-            request("http://b.test/b", "b.test"),
-        ]
-    )
-
-    claimed = await storage.claim_next(10, lambda host: 2 if host == "a.test" else 5)
-
-    assert [r.url for r in claimed] == ["http://a.test/top", "http://a.test/mid", "http://b.test/b"]
-    assert [r.url for r in await storage.claim_next(10, lambda _: 5)] == ["http://a.test/deep"]
-    assert await storage.claim_next(10, lambda _: 5) == []
-    await storage.close()
-
-
-async def test_claims_take_hosts_in_turn(tmp_path: Path) -> None:
-    storage = await SqliteStorage.open(tmp_path / "c.db")
-    hosts = ["a.test", "b.test", "c.test"]
-    await storage.add_requests([request(f"http://{h}/{n}", h) for h in hosts for n in range(3)])
-
-    batches = [[r.host for r in await storage.claim_next(1, lambda _: 1)] for _ in range(6)]
-
-    assert batches == [["a.test"], ["b.test"], ["c.test"], ["a.test"], ["b.test"], ["c.test"]]
-    await storage.close()
-
-
-async def test_done_records_and_discovered_urls_are_saved_together(tmp_path: Path) -> None:
-    storage = await SqliteStorage.open(tmp_path / "c.db")
-    await storage.add_requests([request("http://a.test/")])
-    [claimed] = await storage.claim_next(5, lambda _: 5)
-
-    new = await storage.mark_done(
-        [
-            Outcome(
-                claimed,
-                record_for(claimed),
-                (
-                    CrawlRequest("http://a.test/x", "a.test", 1, claimed.url),
-                    CrawlRequest("http://a.test/", "a.test", 1, claimed.url),
-                ),
-            )
-        ]
-    )
-
-    assert new == 1
-    assert await storage.count() == (1, 1)
-    assert [r.url async for r in storage.iter_records()] == ["http://a.test/"]
-    await storage.close()
-
-
-async def test_reopening_puts_claimed_but_unfinished_requests_back(tmp_path: Path) -> None:
-    storage = await SqliteStorage.open(tmp_path / "c.db")
-    await storage.add_requests([request("http://a.test/1"), request("http://a.test/2")])
-    assert len(await storage.claim_next(5, lambda _: 5)) == 2
-    await storage.close()
-
-    reopened = await SqliteStorage.open(tmp_path / "c.db")
-
-    assert [r.url for r in await reopened.claim_next(5, lambda _: 5)] == [
-        "http://a.test/1",
-        "http://a.test/2",
-    ]
-    await reopened.close()
-
-
-async def test_released_requests_can_be_claimed_again(tmp_path: Path) -> None:
-    storage = await SqliteStorage.open(tmp_path / "c.db")
-    await storage.add_requests([request("http://a.test/1")])
-    claimed = await storage.claim_next(5, lambda _: 5)
-
-    await storage.release(claimed)
-
-    assert await storage.claim_next(5, lambda _: 5) == claimed
-    await storage.close()
+from crawler.store.sqlite_file import SCHEMA_VERSION
 
 
 async def test_a_file_that_is_not_a_database_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -199,63 +86,6 @@ async def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None
     await storage.close()
 
 
-async def test_request_options_survive_the_store_and_priority_comes_first(tmp_path: Path) -> None:
-    storage = await SqliteStorage.open(tmp_path / "crawl.db")
-    post = RequestOptions(
-        method="POST",
-        headers=(("X-Token", "t"),),
-        body=b'{"q": 1}',
-        meta='{"page": 2}',
-        handler="search",
-        variant="POST 1234",
-    )
-    await storage.add_requests(
-        [
-            request("http://a.test/plain"),
-            CrawlRequest("http://a.test/search", "a.test", 0, options=post),
-            CrawlRequest("http://a.test/urgent", "a.test", 1, options=RequestOptions(priority=5)),
-        ]
-    )
-
-    claimed = await storage.claim_next(10, room(10))  # type: ignore[arg-type]
-
-    assert [c.url for c in claimed] == [
-        "http://a.test/urgent",
-        "http://a.test/plain",
-        "http://a.test/search",
-    ]
-    assert claimed[0].options == RequestOptions(priority=5)
-    assert claimed[1].options is None
-    assert claimed[2].options == post
-    await storage.close()
-
-
-async def test_variants_of_one_url_are_queued_apart_and_each_once(tmp_path: Path) -> None:
-    storage = await SqliteStorage.open(tmp_path / "crawl.db")
-    variant = CrawlRequest("http://a.test/", "a.test", 0, options=RequestOptions(variant="x"))
-
-    added = await storage.add_requests([request("http://a.test/"), variant, variant])
-
-    assert added == 2
-    await storage.close()
-
-
-async def test_items_are_stored_with_their_page_and_read_back_in_order(tmp_path: Path) -> None:
-    storage = await SqliteStorage.open(tmp_path / "crawl.db")
-    await storage.add_requests([request("http://a.test/")])
-    [claimed] = await storage.claim_next(1, room(1))  # type: ignore[arg-type]
-    items = (
-        ItemRecord("http://a.test/", "product", '{"name": "a"}'),
-        ItemRecord("http://a.test/", "product", '{"name": "b"}'),
-    )
-
-    await storage.mark_done([Outcome(claimed, record_for(claimed), items=items)])
-
-    assert [item async for item in storage.iter_items()] == list(items)
-    assert (await storage.stats()).items == 2
-    await storage.close()
-
-
 async def test_a_version_3_database_is_rebuilt_without_losing_a_record(tmp_path: Path) -> None:
     path = tmp_path / "v3.db"
     with sqlite3.connect(path) as connection:
@@ -282,9 +112,8 @@ async def test_a_version_3_database_is_rebuilt_without_losing_a_record(tmp_path:
     assert [(r.url, r.status, r.redirects) async for r in storage.iter_records()] == [
         ("http://a.test/", 200, 1)
     ]
-    assert [c.url for c in await storage.claim_next(5, room(5))] == [  # type: ignore[arg-type]
-        "http://a.test/next"
-    ]
+    claimed = (await storage.claim_next(5, lambda _: 5)).requests
+    assert [c.url for c in claimed] == ["http://a.test/next"]
     await storage.close()
     with sqlite3.connect(path) as connection:
-        assert connection.execute("SELECT value FROM meta").fetchone() == ("4",)
+        assert connection.execute("SELECT value FROM meta").fetchone() == (str(SCHEMA_VERSION),)

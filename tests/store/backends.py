@@ -1,0 +1,89 @@
+"""The storage backends the contract suite runs against, each behind one small interface."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Protocol
+
+from crawler.models import ProxyFigures
+from crawler.store import Storage
+from crawler.store.sqlite import SqliteStorage
+
+
+class Backend(Protocol):
+    """Opens one database of a backend, as often as a test asks."""
+
+    name: str
+
+    async def open(self) -> Storage:
+        """The test's database: created empty on the first call, the same one afterwards."""
+
+    async def crash(self, storage: Storage) -> None:
+        """Leave `storage` as a killed process would: nothing released, nothing flushed."""
+
+    def write_previous_version(self) -> None:
+        """Create the test's database in the schema version before this one, holding one
+        record, one queued request, one item, a trap-limit count and one proxy's figures
+        (the OLD_* values below)."""
+
+
+# What `write_previous_version` puts in the database.
+OLD_RECORD, OLD_QUEUED, OLD_ITEM = "http://a.test/", "http://a.test/next", '{"name": "a"}'
+OLD_LIMITS_HIT = {"url_too_long": 2}
+OLD_PROXY = "http://u:***@p.test:3128"
+OLD_PROXY_FIGURES = ProxyFigures(requests=7, failures=2, bans=1, evicted=True, avg_latency_ms=35)
+
+
+class SqliteBackend:
+    name = "sqlite"
+
+    def __init__(self, directory: Path) -> None:
+        self._path = directory / "crawl.db"
+
+    async def open(self) -> Storage:
+        return await SqliteStorage.open(self._path)
+
+    async def crash(self, storage: Storage) -> None:
+        await storage.close()  # a killed process releases nothing: its claims stay in the file
+
+    def write_previous_version(self) -> None:
+        figures = OLD_PROXY_FIGURES.as_dict()
+        with sqlite3.connect(self._path) as connection:
+            connection.executescript(_SQLITE_VERSION_4)
+            connection.executemany(
+                "INSERT INTO counters VALUES (?, ?)",
+                [
+                    *OLD_LIMITS_HIT.items(),
+                    *((f"proxy {OLD_PROXY} {name}", value) for name, value in figures.items()),
+                ],
+            )
+
+
+BACKENDS = {"sqlite": SqliteBackend}
+
+# Schema version 4 as the crawler of 2026-11-26 wrote it.
+_SQLITE_VERSION_4 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '4');
+CREATE TABLE urls (
+    id INTEGER PRIMARY KEY, url TEXT NOT NULL, variant TEXT NOT NULL DEFAULT '',
+    host TEXT NOT NULL, depth INTEGER NOT NULL, parent TEXT,
+    state INTEGER NOT NULL DEFAULT 0, retries INTEGER NOT NULL DEFAULT 0,
+    final_url TEXT, status INTEGER, content_type TEXT, size INTEGER, sha256 TEXT,
+    error TEXT, fetched_at TEXT, elapsed_ms INTEGER, redirects INTEGER NOT NULL DEFAULT 0,
+    not_before REAL, priority INTEGER NOT NULL DEFAULT 0, method TEXT, headers TEXT,
+    request_body BLOB, meta TEXT, handler TEXT, UNIQUE (url, variant));
+CREATE INDEX urls_queued ON urls (host, priority DESC, depth, id) WHERE state = 0;
+CREATE TABLE bodies (id INTEGER PRIMARY KEY, body BLOB NOT NULL);
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE items (id INTEGER PRIMARY KEY, url TEXT NOT NULL, handler TEXT NOT NULL,
+    data TEXT NOT NULL);
+INSERT INTO urls (url, host, depth, state, final_url, status, content_type, size, sha256,
+    fetched_at, elapsed_ms)
+    VALUES ('http://a.test/', 'a.test', 0, 2, 'http://a.test/', 200, 'text/html', 5,
+    'ab', '2026-11-26T00:00:00.000Z', 3);
+INSERT INTO urls (url, host, depth, parent) VALUES
+    ('http://a.test/next', 'a.test', 1, 'http://a.test/');
+INSERT INTO items (url, handler, data) VALUES ('http://a.test/', 'page', '{"name": "a"}');
+"""
