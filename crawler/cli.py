@@ -8,30 +8,31 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TextIO
 
 from crawler.api import Crawler, load_parser, run_async
-from crawler.config import DEFAULTS, SETTINGS, __version__, load_config
+from crawler.config import DEFAULTS, PARTS, SETTINGS, __version__, load_config
 from crawler.engine import CrawlSummary
-from crawler.errors import ConfigError, UsageError
+from crawler.errors import UsageError
 from crawler.export import EXPORT_FORMATS, ExportFormat, write_items, write_records
 from crawler.logs import configure_logging
 from crawler.models import Target
 from crawler.progress import describe, log_fields, show_progress
 from crawler.report import format_stats, stats_as_dict
 from crawler.seeds import read_seeds
+from crawler.settings import Setting, setting_of, show
 from crawler.store import Storage, open_storage
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_STALLED = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
 SUBCOMMANDS = ("export", "stats")
-REPEATABLE = ("allow", "deny", "proxy")
 PROG = "crawler"
 
 log = logging.getLogger("crawler")
@@ -76,27 +77,33 @@ def _crawl_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", metavar="FILE", type=Path, help="TOML settings file")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    for name, setting in SETTINGS.items():
-        flag = f"--{name.replace('_', '-')}"
-        default = getattr(DEFAULTS, name)
-        shown = "no limit" if default is None else default
-        if isinstance(default, bool):
-            parser.add_argument(
-                f"--no-{flag[2:]}" if default else flag,
-                dest=name,
-                action="store_const",
-                const="false" if default else "true",
-                help=f"turn off: {setting.help}" if default else setting.help,
-            )
-        elif name in REPEATABLE:
-            parser.add_argument(
-                flag, metavar=setting.metavar, action="append", help=f"{setting.help}; repeatable"
-            )
-        else:
-            parser.add_argument(
-                flag, metavar=setting.metavar, help=f"{setting.help} (default: {shown})"
-            )
+    for part in PARTS:
+        title = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", part.__name__).lower()
+        group = parser.add_argument_group(title, (part.__doc__ or "").strip())
+        for declared in fields(part):
+            _add_setting(group, declared.name, setting_of(declared))
     return parser
+
+
+def _add_setting(group: argparse._ArgumentGroup, name: str, setting: Setting) -> None:
+    """The flag of one setting: `--name VALUE`, or for a boolean `--name` / `--no-name`."""
+    flag = f"--{name.replace('_', '-')}"
+    default = getattr(DEFAULTS, name)
+    if isinstance(default, bool):
+        group.add_argument(
+            f"--no-{flag[2:]}" if default else flag,
+            dest=name,
+            action="store_const",
+            const="false" if default else "true",
+            help=f"turn off: {setting.help}" if default else setting.help,
+        )
+    elif setting.repeatable:
+        group.add_argument(
+            flag, metavar=setting.metavar, action="append", help=f"{setting.help}; repeatable"
+        )
+    else:
+        shown = show(default, setting.unset).replace("%", "%%")
+        group.add_argument(flag, metavar=setting.metavar, help=f"{setting.help} (default: {shown})")
 
 
 def _cli_values(namespace: argparse.Namespace) -> dict[str, object]:
@@ -105,15 +112,10 @@ def _cli_values(namespace: argparse.Namespace) -> dict[str, object]:
         raw = getattr(namespace, name, None)
         if raw is None:
             continue
-        if name in REPEATABLE:
+        if setting.repeatable:
             values[name] = list(raw)
-            continue
-        try:
-            values[name] = setting.parse_text(raw)
-        except ValueError as exc:
-            raise ConfigError(
-                f"bad value for {name!r} from --{name.replace('_', '-')}: {exc}"
-            ) from None
+        else:
+            values[name] = setting.parsed(name, raw, f"--{name.replace('_', '-')}")
     return values
 
 

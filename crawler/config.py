@@ -1,18 +1,47 @@
-"""The one typed `Config`, every default, and `load_config()` (defaults < TOML < env < CLI)."""
+"""Every setting, declared once, and `load_config()` (defaults < TOML < environment < flags).
+
+The settings come in small frozen parts (`CrawlScope`, `Limits`, `Politeness`, `Timeouts`,
+`RetryPolicy`, `Proxies`, `Output`); `Config` is all of them at once, so
+`Config(db=..., max_pages=..., concurrency=...)` takes every setting by name, and a component
+that needs only its part is typed with that part. CLI flags, `CRAWLER_*` variables, TOML keys,
+`config/crawler.toml` and the README's table all come from these declarations
+(`python -m crawler.config_docs` rewrites the last two). Only this module reads `os.environ`.
+"""
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal, get_args
 
 from crawler.errors import ConfigError
+from crawler.settings import (
+    Setting,
+    boolean,
+    choice,
+    matching,
+    number,
+    optional_path,
+    optional_whole,
+    parse_bool,
+    parse_list,
+    parse_number,
+    parse_optional_whole,
+    parse_statuses,
+    parse_whole,
+    path,
+    patterns,
+    setting,
+    setting_of,
+    statuses,
+    text,
+    urls_with_scheme,
+    whole,
+)
 
 __version__ = "0.1.0"
 
@@ -20,445 +49,430 @@ DEFAULT_USER_AGENT = f"crawler/{__version__} (async web crawler; aiohttp)"
 DEFAULT_CONFIG_PATH = Path("config/crawler.toml")
 ENV_PREFIX = "CRAWLER_"
 MIB = 1024 * 1024
+PROXY_SCHEMES = ("http://", "https://", "socks5://", "socks5h://", "socks4://")
+DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
 
 Scope = Literal["host", "domain", "any"]
 LogFormat = Literal["text", "json"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 StoreBodies = Literal["none", "html", "all"]
 ProxyStrategy = Literal["round-robin", "random", "sticky"]
-PROXY_STRATEGIES: tuple[ProxyStrategy, ...] = ("round-robin", "random", "sticky")
-
-SCOPES: tuple[Scope, ...] = ("host", "domain", "any")
-LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
-LOG_LEVELS: tuple[LogLevel, ...] = ("debug", "info", "warning", "error")
-STORE_BODIES: tuple[StoreBodies, ...] = ("none", "html", "all")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Config:
-    """Every setting of a crawl. Names match the CLI flags (`--max-pages` is `max_pages`).
+def _one_of(kind: object) -> tuple[str, ...]:
+    """The values of a `Literal` type, for its check and its help."""
+    return tuple(str(value) for value in get_args(kind))
 
-    Units: `delay`, `timeout`, `shutdown_grace` and `stall_timeout` in seconds, `max_size` in bytes.
-    `max_pages`/`max_depth` of None mean no limit. Raises `ConfigError` on a bad value.
-    """
 
-    db: Path = Path("storage/crawl.db")
-    concurrency: int = 64
-    per_host: int = 4
-    delay: float = 0.0
-    max_pages: int | None = None
-    max_depth: int | None = None
-    scope: Scope = "host"
-    allow: tuple[str, ...] = ()
-    deny: tuple[str, ...] = ()
-    timeout: float = 30.0
-    user_agent: str = DEFAULT_USER_AGENT
-    max_size: int = 10 * MIB
-    log_format: LogFormat = "text"
-    log_level: LogLevel = "info"
-    progress: bool = True
-    progress_interval: float = 10.0
-    shutdown_grace: float = 20.0
-    ignore_robots: bool = False
-    allow_private_networks: bool = False
-    ignore_robots_meta: bool = False
-    max_url_length: int = 2048
-    max_path_depth: int = 32
-    max_segment_repeats: int = 3
-    max_links_per_page: int = 1000
-    max_pages_per_host: int | None = None
-    adaptive_throttle: bool = True
-    sitemaps: bool = False
-    store_bodies: StoreBodies = "none"
-    retries: int = 3
-    retry_statuses: tuple[int, ...] = (408, 429, 500, 502, 503, 504)
-    retry_max_wait: float = 60.0
-    proxy: tuple[str, ...] = ()
-    proxies_file: Path | None = None
-    proxy_strategy: ProxyStrategy = "round-robin"
-    proxy_ban_statuses: tuple[int, ...] = (403, 429)
-    proxy_concurrency: int | None = None
-    parser: str | None = None
-    stall_timeout: float = 300.0
+def is_database_url(db: object) -> bool:
+    """Whether `db` names a database server (`postgresql://...`) rather than a file."""
+    return isinstance(db, str) and db.startswith(DATABASE_URL_SCHEMES)
+
+
+def _database(value: object) -> Path | str:
+    """A file path (SQLite), or a database server's URL kept as it is."""
+    return value if is_database_url(value) and isinstance(value, str) else path(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Part:
+    """A group of settings; each value is checked when the object is made."""
 
     def __post_init__(self) -> None:
-        for setting in fields(self):
-            value = getattr(self, setting.name)
-            checked = SETTINGS[setting.name].check(setting.name, value, "Config()")
+        for declared in fields(self):
+            value = getattr(self, declared.name)
+            checked = setting_of(declared).checked(declared.name, value, f"{type(self).__name__}()")
             if checked is not value:
-                object.__setattr__(self, setting.name, checked)
+                object.__setattr__(self, declared.name, checked)
 
 
-@dataclass(frozen=True, slots=True)
-class Setting:
-    """How one setting is parsed from text, checked, and described in `--help`."""
+@dataclass(frozen=True, kw_only=True)
+class Output(_Part):
+    """What is kept and shown: the database, bodies, your parsers, logs and progress."""
 
-    help: str
-    parse_text: Callable[[str], object]
-    validate: Callable[[object], object]
-    metavar: str = "VALUE"
-
-    def check(self, name: str, value: object, source: str) -> object:
-        try:
-            return self.validate(value)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"bad value for {name!r} from {source}: {exc}") from None
-
-
-def _int(minimum: int) -> Callable[[object], object]:
-    def validate(value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"expected a whole number, got {value!r}")
-        if value < minimum:
-            raise ValueError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return validate
-
-
-def _optional_int(minimum: int) -> Callable[[object], object]:
-    check_int = _int(minimum)
-
-    def validate(value: object) -> int | None:
-        return None if value is None else cast(int, check_int(value))
-
-    return validate
-
-
-def _float(minimum: float, *, allow_minimum: bool = True) -> Callable[[object], object]:
-    def validate(value: object) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError(f"expected a number, got {value!r}")
-        number = float(value)
-        if not math.isfinite(number):
-            raise ValueError(f"must be a finite number, got {value!r}")
-        if number < minimum or (number == minimum and not allow_minimum):
-            sign = ">=" if allow_minimum else ">"
-            raise ValueError(f"must be {sign} {minimum:g}, got {value!r}")
-        return number
-
-    return validate
-
-
-def _choice(choices: tuple[str, ...]) -> Callable[[object], object]:
-    def validate(value: object) -> str:
-        if value not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}; got {value!r}")
-        return str(value)
-
-    return validate
-
-
-def _text(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise TypeError(f"expected a non-empty string, got {value!r}")
-    return value
-
-
-def _path(value: object) -> Path:
-    if isinstance(value, Path):
-        return value
-    return Path(_text(value))
-
-
-def _bool(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, got {value!r}")
-    return value
-
-
-def _patterns(value: object) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise TypeError(f"expected a list of regular expressions, got {value!r}")
-    for pattern in value:
-        if not isinstance(pattern, str):
-            raise TypeError(f"expected a regular expression, got {pattern!r}")
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
-    return tuple(value)
-
-
-def _parse_number(text: str) -> object:
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"expected a number, got {text!r}") from None
-
-
-def _parse_whole(text: str) -> object:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"expected a whole number, got {text!r}") from None
-
-
-def _parse_optional_whole(text: str) -> object:
-    return None if text.strip().lower() in ("", "none") else _parse_whole(text)
-
-
-def _parse_bool(text: str) -> object:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true or false, got {text!r}")
-
-
-def _parse_patterns(text: str) -> object:
-    """One regex, or a JSON list of them (regexes may contain commas)."""
-    if text.lstrip().startswith("["):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"expected a JSON list of regular expressions: {exc}") from None
-    return [text] if text else []
-
-
-def _parse_statuses(text: str) -> object:
-    try:
-        return [int(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        raise ValueError(f"expected comma-separated status codes, got {text!r}") from None
-
-
-def _statuses(value: object) -> tuple[int, ...]:
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise TypeError(f"expected a list of HTTP status codes, got {value!r}")
-    for code in value:
-        if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
-            raise ValueError(f"not an HTTP status code: {code!r}")
-    return tuple(value)
-
-
-PROXY_SCHEMES = ("http://", "https://", "socks5://", "socks5h://", "socks4://")
-
-
-def _proxies(value: object) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise TypeError("expected a list of proxy URLs")
-    for proxy in value:
-        if not isinstance(proxy, str) or not proxy.startswith(PROXY_SCHEMES):
-            raise ValueError("expected http://, https://, socks5:// or socks4:// proxy URLs")
-    return tuple(value)
-
-
-_PARSER_REFERENCE = re.compile(r"^[^:\s]+:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-
-
-def _parser_reference(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not _PARSER_REFERENCE.match(value):
-        raise ValueError(f"expected module:object or path/to/file.py:object, got {value!r}")
-    return value
-
-
-def _optional_path(value: object) -> Path | None:
-    return None if value is None else _path(value)
-
-
-def _same(text: str) -> object:
-    return text
-
-
-SETTINGS: dict[str, Setting] = {
-    "db": Setting("SQLite database file (frontier and records)", _same, _path, metavar="PATH"),
-    "concurrency": Setting("requests in flight at most", _parse_whole, _int(1), metavar="N"),
-    "per_host": Setting("requests in flight per host at most", _parse_whole, _int(1), metavar="N"),
-    "delay": Setting(
-        "minimum seconds between two request starts to one host",
-        _parse_number,
-        _float(0),
-        metavar="SECONDS",
-    ),
-    "max_pages": Setting(
-        "stop after this many records in the database",
-        _parse_optional_whole,
-        _optional_int(1),
-        metavar="N",
-    ),
-    "max_depth": Setting(
-        "follow links up to this many hops from a seed",
-        _parse_optional_whole,
-        _optional_int(0),
-        metavar="N",
-    ),
-    "scope": Setting(
-        "host: only the seeds' hosts; domain: their registrable domains; any: everywhere",
-        _same,
-        _choice(SCOPES),
-        metavar="{host,domain,any}",
-    ),
-    "allow": Setting(
-        "only follow URLs matching one of these regexes",
-        _parse_patterns,
-        _patterns,
-        metavar="REGEX",
-    ),
-    "deny": Setting(
-        "never follow URLs matching any of these regexes",
-        _parse_patterns,
-        _patterns,
-        metavar="REGEX",
-    ),
-    "timeout": Setting(
-        "seconds for a whole request (connect: at most 10 s of it)",
-        _parse_number,
-        _float(0, allow_minimum=False),
-        metavar="SECONDS",
-    ),
-    "user_agent": Setting("User-Agent header", _same, _text, metavar="TEXT"),
-    "max_size": Setting(
-        "largest body kept, in bytes after decompression", _parse_whole, _int(1), metavar="BYTES"
-    ),
-    "log_format": Setting(
-        "text, or json (one object per line)", _same, _choice(LOG_FORMATS), metavar="{text,json}"
-    ),
-    "log_level": Setting(
-        "debug, info, warning or error", _same, _choice(LOG_LEVELS), metavar="LEVEL"
-    ),
-    "progress": Setting(
-        "the live progress line on a terminal (log lines instead)",
-        _parse_bool,
-        _bool,
-        metavar="BOOL",
-    ),
-    "progress_interval": Setting(
-        "seconds between progress log lines when not on a terminal",
-        _parse_number,
-        _float(0, allow_minimum=False),
-        metavar="SECONDS",
-    ),
-    "ignore_robots": Setting("do not fetch or obey robots.txt", _parse_bool, _bool, metavar="BOOL"),
-    "allow_private_networks": Setting(
-        "also fetch loopback, private and link-local addresses not named by a seed",
-        _parse_bool,
-        _bool,
-        metavar="BOOL",
-    ),
-    "ignore_robots_meta": Setting(
-        "ignore rel=nofollow, <meta name=robots> and X-Robots-Tag (nofollow, noindex)",
-        _parse_bool,
-        _bool,
-        metavar="BOOL",
-    ),
-    "max_url_length": Setting(
-        "skip discovered URLs longer than this (characters)", _parse_whole, _int(16), metavar="N"
-    ),
-    "max_path_depth": Setting(
-        "skip discovered URLs with more path segments than this", _parse_whole, _int(1), metavar="N"
-    ),
-    "max_segment_repeats": Setting(
-        "skip discovered URLs repeating one path segment more often (/a/b/a/b/a/...)",
-        _parse_whole,
-        _int(1),
-        metavar="N",
-    ),
-    "max_links_per_page": Setting(
-        "follow at most this many links of one page", _parse_whole, _int(1), metavar="N"
-    ),
-    "max_pages_per_host": Setting(
-        "record at most this many pages of one host (host and port)",
-        _parse_optional_whole,
-        _optional_int(1),
-        metavar="N",
-    ),
-    "adaptive_throttle": Setting(
-        "per-host delays that follow latency and back off on 429/5xx/connection errors",
-        _parse_bool,
-        _bool,
-        metavar="BOOL",
-    ),
-    "sitemaps": Setting(
-        "also queue the pages listed in the seed sites' sitemaps (robots.txt Sitemap: lines,"
-        " else /sitemap.xml)",
-        _parse_bool,
-        _bool,
-        metavar="BOOL",
-    ),
-    "store_bodies": Setting(
+    db: Path | str = setting(
+        Path("storage/crawl.db"),
+        "the crawl database: a file (SQLite) holding the frontier and the records",
+        check=_database,
+        metavar="PATH",
+        doc="SQLite database: frontier and records",
+    )
+    store_bodies: StoreBodies = setting(
+        "none",
         "keep response bodies in the database: none, html (HTML pages), or all content types;"
         " pages marked noindex are never kept",
-        _same,
-        _choice(STORE_BODIES),
+        check=choice(_one_of(StoreBodies)),
         metavar="{none,html,all}",
-    ),
-    "retries": Setting(
-        "tries after the first, on connection errors, timeouts, DNS failures and retry statuses",
-        _parse_whole,
-        _int(0),
-        metavar="N",
-    ),
-    "retry_statuses": Setting(
-        "HTTP statuses worth another try (comma-separated)",
-        _parse_statuses,
-        _statuses,
-        metavar="CODES",
-    ),
-    "retry_max_wait": Setting(
-        "longest wait before a retry, in seconds (Retry-After is capped to it)",
-        _parse_number,
-        _float(0),
+        doc="keep response bodies in the database: `none`, `html` (HTML pages) or `all`;"
+        " noindex pages are never kept",
+    )
+    parser: str | None = setting(
+        None,
+        "your parsers: a Crawler or Router object, as module:object or file.py:object",
+        check=matching(
+            r"[^:\s]+:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*",
+            "module:object or path/to/file.py:object",
+        ),
+        metavar="MODULE:OBJECT",
+        doc="your parsers for a CLI crawl: a `Crawler` or `Router` object, as `module:object`"
+        ' or `path/to/file.py:object` (see "Writing parsers")',
+        example='"mypackage.parsers:crawler"',
+    )
+    log_format: LogFormat = setting(
+        "text",
+        "text, or json (one object per line)",
+        check=choice(_one_of(LogFormat)),
+        metavar="{text,json}",
+        doc="`text`, or `json`: one object per line (`ts`, `level`, `logger`, `msg`, fields)",
+    )
+    log_level: LogLevel = setting(
+        "info",
+        "debug, info, warning or error",
+        check=choice(_one_of(LogLevel)),
+        metavar="LEVEL",
+    )
+    progress: bool = setting(
+        True,
+        "the live progress line on a terminal (log lines instead)",
+        check=boolean,
+        parse=parse_bool,
+        metavar="BOOL",
+        doc="live progress line on a terminal (`--no-progress` turns it off)",
+    )
+    progress_interval: float = setting(
+        10.0,
+        "seconds between progress log lines when not on a terminal",
+        check=number(0, allow_minimum=False),
+        parse=parse_number,
         metavar="SECONDS",
-    ),
-    "proxy": Setting(
-        "send requests through these http(s) or socks proxies (user:password@ allowed)",
-        _parse_patterns,
-        _proxies,
-        metavar="URL",
-    ),
-    "proxies_file": Setting(
-        "a file of proxy URLs, one a line, used with --proxy ones",
-        _same,
-        _optional_path,
-        metavar="FILE",
-    ),
-    "proxy_strategy": Setting(
-        "round-robin, random, or sticky (one proxy per host while it works)",
-        _same,
-        _choice(PROXY_STRATEGIES),
-        metavar="{round-robin,random,sticky}",
-    ),
-    "proxy_ban_statuses": Setting(
-        "statuses that mean a proxy is banned: cool it down, try another (comma-separated)",
-        _parse_statuses,
-        _statuses,
-        metavar="CODES",
-    ),
-    "proxy_concurrency": Setting(
-        "requests in flight through one proxy at most",
-        _parse_optional_whole,
-        _optional_int(1),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrawlScope(_Part):
+    """What the crawl follows beyond its seeds."""
+
+    scope: Scope = setting(
+        "host",
+        "host: only the seeds' hosts; domain: their registrable domains; any: everywhere",
+        check=choice(_one_of(Scope)),
+        metavar="{host,domain,any}",
+        doc="`host`: only the seeds' hosts; `domain`: their registrable domains (Public Suffix"
+        " List); `any`",
+    )
+    allow: tuple[str, ...] = setting(
+        (),
+        "only follow URLs matching one of these regexes",
+        check=patterns,
+        parse=parse_list,
+        metavar="REGEX",
+        repeatable=True,
+        doc="only follow URLs matching one of these regexes (repeat `--allow`)",
+    )
+    deny: tuple[str, ...] = setting(
+        (),
+        "never follow URLs matching any of these regexes",
+        check=patterns,
+        parse=parse_list,
+        metavar="REGEX",
+        repeatable=True,
+        doc="never follow URLs matching any of these regexes (repeat `--deny`; deny wins)",
+    )
+    max_depth: int | None = setting(
+        None,
+        "follow links up to this many hops from a seed",
+        check=optional_whole(0),
+        parse=parse_optional_whole,
         metavar="N",
-    ),
-    "shutdown_grace": Setting(
-        "seconds in-flight requests get to finish after SIGTERM/SIGINT",
-        _parse_number,
-        _float(0),
+        unset="no limit",
+        doc="follow links up to this many hops from a seed (seeds are depth 0)",
+        example="3",
+    )
+    sitemaps: bool = setting(
+        False,
+        "also queue the pages listed in the seed sites' sitemaps (robots.txt Sitemap: lines,"
+        " else /sitemap.xml)",
+        check=boolean,
+        parse=parse_bool,
+        metavar="BOOL",
+        doc="also queue the pages the seed sites' sitemaps list (`--sitemaps`)",
+    )
+    allow_private_networks: bool = setting(
+        False,
+        "also fetch loopback, private and link-local addresses not named by a seed",
+        check=boolean,
+        parse=parse_bool,
+        metavar="BOOL",
+        doc="also fetch non-public addresses that no seed names (`--allow-private-networks`)",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits(_Part):
+    """How much at once and how much in all; the bounds that keep crawler traps small."""
+
+    concurrency: int = setting(
+        64, "requests in flight at most", check=whole(1), parse=parse_whole, metavar="N"
+    )
+    per_host: int = setting(
+        4,
+        "requests in flight per host at most",
+        check=whole(1),
+        parse=parse_whole,
+        metavar="N",
+        doc="requests in flight per host (host and port) at most",
+    )
+    max_pages: int | None = setting(
+        None,
+        "stop after this many records in the database",
+        check=optional_whole(1),
+        parse=parse_optional_whole,
+        metavar="N",
+        unset="no limit",
+        doc="stop once the database holds this many records",
+        example="1000",
+    )
+    max_pages_per_host: int | None = setting(
+        None,
+        "record at most this many pages of one host (host and port)",
+        check=optional_whole(1),
+        parse=parse_optional_whole,
+        metavar="N",
+        unset="no limit",
+        doc="record at most this many pages of one host (host and port), across runs",
+        example="500",
+    )
+    max_size: int = setting(
+        10 * MIB,
+        "largest body kept, in bytes after decompression",
+        check=whole(1),
+        parse=parse_whole,
+        metavar="BYTES",
+        doc="largest body kept, counted after decompression (10 MiB)",
+    )
+    max_links_per_page: int = setting(
+        1000,
+        "follow at most this many links of one page",
+        check=whole(1),
+        parse=parse_whole,
+        metavar="N",
+    )
+    max_url_length: int = setting(
+        2048,
+        "skip discovered URLs longer than this (characters)",
+        check=whole(16),
+        parse=parse_whole,
+        metavar="N",
+    )
+    max_path_depth: int = setting(
+        32,
+        "skip discovered URLs with more path segments than this",
+        check=whole(1),
+        parse=parse_whole,
+        metavar="N",
+    )
+    max_segment_repeats: int = setting(
+        3,
+        "skip discovered URLs repeating one path segment more often (/a/b/a/b/a/...)",
+        check=whole(1),
+        parse=parse_whole,
+        metavar="N",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Politeness(_Part):
+    """How the crawl treats the sites it visits."""
+
+    user_agent: str = setting(DEFAULT_USER_AGENT, "User-Agent header", check=text, metavar="TEXT")
+    delay: float = setting(
+        0.0,
+        "minimum seconds between two request starts to one host",
+        check=number(0),
+        parse=parse_number,
         metavar="SECONDS",
-    ),
-    "stall_timeout": Setting(
+    )
+    adaptive_throttle: bool = setting(
+        True,
+        "per-host delays that follow latency and back off on 429/5xx/connection errors",
+        check=boolean,
+        parse=parse_bool,
+        metavar="BOOL",
+        doc="per-host delays follow latency and back off on 429/5xx/connection errors"
+        " (`--no-adaptive-throttle`)",
+    )
+    ignore_robots: bool = setting(
+        False,
+        "do not fetch or obey robots.txt",
+        check=boolean,
+        parse=parse_bool,
+        metavar="BOOL",
+        doc="neither fetch nor obey robots.txt (`--ignore-robots`)",
+    )
+    ignore_robots_meta: bool = setting(
+        False,
+        "ignore rel=nofollow, <meta name=robots> and X-Robots-Tag (nofollow, noindex)",
+        check=boolean,
+        parse=parse_bool,
+        metavar="BOOL",
+        doc='ignore `rel=nofollow`, `<meta name="robots">` and `X-Robots-Tag` (their nofollow'
+        " and noindex)",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timeouts(_Part):
+    """How long to wait for an answer, for progress, and for a graceful stop."""
+
+    timeout: float = setting(
+        30.0,
+        "seconds for a whole request (connect: at most 10 s of it)",
+        check=number(0, allow_minimum=False),
+        parse=parse_number,
+        metavar="SECONDS",
+        doc="seconds for a whole request; connecting gets at most 10 of them",
+    )
+    stall_timeout: float = setting(
+        300.0,
         "seconds without progress before the watchdog acts: a request busy that long is given"
         " up (error 'stalled'), a crawl that stores nothing that long stops (exit 3); 0: off",
-        _parse_number,
-        _float(0),
+        check=number(0),
+        parse=parse_number,
         metavar="SECONDS",
-    ),
-    "parser": Setting(
-        "your parsers: a Crawler or Router object, as module:object or file.py:object",
-        _same,
-        _parser_reference,
-        metavar="MODULE:OBJECT",
-    ),
-}
+        doc="the watchdog: a request (fetch and parsing) busy this long is given up and recorded"
+        " `stalled`; a crawl that stores nothing this long, with nothing in flight and no delay"
+        " pending, logs its state and stops with exit code 3; `0` turns it off",
+    )
+    shutdown_grace: float = setting(
+        20.0,
+        "seconds in-flight requests get to finish after SIGTERM/SIGINT",
+        check=number(0),
+        parse=parse_number,
+        metavar="SECONDS",
+    )
 
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy(_Part):
+    """Which failures are tried again, how often, and how long the longest wait is."""
+
+    retries: int = setting(
+        3,
+        "tries after the first, on connection errors, timeouts, DNS failures and retry statuses",
+        check=whole(0),
+        parse=parse_whole,
+        metavar="N",
+        doc="tries after the first, on connection errors, timeouts, DNS failures and"
+        " `retry_statuses`",
+    )
+    retry_statuses: tuple[int, ...] = setting(
+        (408, 429, 500, 502, 503, 504),
+        "HTTP statuses worth another try (comma-separated)",
+        check=statuses,
+        parse=parse_statuses,
+        metavar="CODES",
+        doc="statuses worth another try (`--retry-statuses 429,503`)",
+    )
+    retry_max_wait: float = setting(
+        60.0,
+        "longest wait before a retry, in seconds (Retry-After is capped to it)",
+        check=number(0),
+        parse=parse_number,
+        metavar="SECONDS",
+        doc="longest wait before a retry, in seconds; caps `Retry-After` too",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Proxies(_Part):
+    """The proxies requests go through, and when one is taken out of the rotation."""
+
+    proxy: tuple[str, ...] = setting(
+        (),
+        "send requests through these http(s) or socks proxies (user:password@ allowed)",
+        check=urls_with_scheme(PROXY_SCHEMES, "proxy"),
+        parse=parse_list,
+        metavar="URL",
+        repeatable=True,
+        doc="http(s) or socks5/socks4 proxies to send requests through (`--proxy URL`, repeatable)",
+    )
+    proxies_file: Path | None = setting(
+        None,
+        "a file of proxy URLs, one a line, used with --proxy ones",
+        check=optional_path,
+        metavar="FILE",
+        doc="a file of proxy URLs, one a line, added to `proxy`",
+        example='"proxies.txt"',
+    )
+    proxy_strategy: ProxyStrategy = setting(
+        "round-robin",
+        "round-robin, random, or sticky (one proxy per host while it works)",
+        check=choice(_one_of(ProxyStrategy)),
+        metavar="{round-robin,random,sticky}",
+    )
+    proxy_ban_statuses: tuple[int, ...] = setting(
+        (403, 429),
+        "statuses that mean a proxy is banned: cool it down, try another (comma-separated)",
+        check=statuses,
+        parse=parse_statuses,
+        metavar="CODES",
+        doc="answers that mean a proxy is banned: cool it down, try another",
+    )
+    proxy_concurrency: int | None = setting(
+        None,
+        "requests in flight through one proxy at most",
+        check=optional_whole(1),
+        parse=parse_optional_whole,
+        metavar="N",
+        unset="no limit",
+        example="8",
+    )
+
+    @cached_property
+    def proxy_urls(self) -> tuple[str, ...]:
+        """`proxy`, then the URLs of `proxies_file` (read on first use).
+
+        Raises `ConfigError` if the file cannot be read or a line is not a proxy URL.
+        """
+        return (*self.proxy, *read_proxies_file(self.proxies_file))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config(Proxies, RetryPolicy, Timeouts, Politeness, Limits, CrawlScope, Output):
+    """Every setting of a crawl, by the names of the CLI flags (`--max-pages` is `max_pages`).
+
+    Units: `delay`, `timeout`, `shutdown_grace` and `stall_timeout` in seconds, `max_size` in
+    bytes; None for `max_pages`/`max_depth` means no limit. Raises `ConfigError` on a bad
+    value. Each part (`Limits`, `Timeouts`, ...) is a base class, listed here last part first.
+    """
+
+
+PARTS: tuple[type[_Part], ...] = tuple(reversed(Config.__bases__))
+"""The parts of `Config`, in the order its settings are listed."""
+SETTINGS: dict[str, Setting] = {declared.name: setting_of(declared) for declared in fields(Config)}
 DEFAULTS = Config()
+
+
+def read_proxies_file(file: Path | None) -> list[str]:
+    """Proxy URLs from a file, one a line (blank lines and # comments skipped).
+
+    Raises `ConfigError` if the file cannot be read or a line is not a proxy URL.
+    """
+    if file is None:
+        return []
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read proxies file {file}: {exc}") from None
+    proxies = []
+    for line_number, line in enumerate(lines, start=1):
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        if not entry.startswith(PROXY_SCHEMES):
+            raise ConfigError(f"{file}:{line_number}: not an http(s) or socks proxy URL")
+        proxies.append(entry)
+    return proxies
 
 
 def load_config(
@@ -474,9 +488,9 @@ def load_config(
     """
     env = os.environ if environ is None else environ
     values: dict[str, tuple[object, str]] = {}
-    path = config_file or _env_config_path(env)
-    if path is not None:
-        values.update(_read_toml(path, required=True))
+    file = config_file or _env_config_path(env)
+    if file is not None:
+        values.update(_read_toml(file, required=True))
     elif DEFAULT_CONFIG_PATH.is_file():
         values.update(_read_toml(DEFAULT_CONFIG_PATH, required=False))
     values.update(_read_env(env))
@@ -484,46 +498,44 @@ def load_config(
         if value is not None:
             values[name] = (value, f"--{name.replace('_', '-')}")
     checked = {
-        name: SETTINGS[name].check(name, value, source) for name, (value, source) in values.items()
+        name: SETTINGS[name].checked(name, value, source)
+        for name, (value, source) in values.items()
     }
     return Config(**checked)  # type: ignore[arg-type]  # keys and types were checked above
 
 
 def _env_config_path(env: Mapping[str, str]) -> Path | None:
-    text = env.get(f"{ENV_PREFIX}CONFIG", "").strip()
-    return Path(text) if text else None
+    found = env.get(f"{ENV_PREFIX}CONFIG", "").strip()
+    return Path(found) if found else None
 
 
-def _read_toml(path: Path, *, required: bool) -> dict[str, tuple[object, str]]:
+def _read_toml(file: Path, *, required: bool) -> dict[str, tuple[object, str]]:
     try:
-        with path.open("rb") as handle:
+        with file.open("rb") as handle:
             document = tomllib.load(handle)
     except FileNotFoundError:
         if required:
-            raise ConfigError(f"config file not found: {path}") from None
+            raise ConfigError(f"config file not found: {file}") from None
         return {}
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
     values: dict[str, tuple[object, str]] = {}
     for key, value in document.items():
         if key not in SETTINGS:
-            raise ConfigError(f"unknown setting {key!r} in {path}")
-        values[key] = (value, str(path))
+            raise ConfigError(f"unknown setting {key!r} in {file}")
+        values[key] = (value, str(file))
     return values
 
 
 def _read_env(env: Mapping[str, str]) -> dict[str, tuple[object, str]]:
     values: dict[str, tuple[object, str]] = {}
-    for variable, text in env.items():
+    for variable, found in env.items():
         if not variable.startswith(ENV_PREFIX) or variable == f"{ENV_PREFIX}CONFIG":
             continue
         name = variable[len(ENV_PREFIX) :].lower()
         if name not in SETTINGS:
             raise ConfigError(f"unknown setting in environment variable {variable}")
-        try:
-            values[name] = (SETTINGS[name].parse_text(text), variable)
-        except ValueError as exc:
-            raise ConfigError(f"bad value for {name!r} from {variable}: {exc}") from None
+        values[name] = (SETTINGS[name].parsed(name, found, variable), variable)
     return values

@@ -11,14 +11,13 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Literal, Protocol, final
 
 from yarl import URL
 
-from crawler.config import PROXY_SCHEMES, Config
+from crawler.config import Config
 from crawler.discovery import SitemapLoader
-from crawler.errors import ConfigError, ErrorKind
+from crawler.errors import ErrorKind
 from crawler.frontier import Frontier, FrontierLimits
 from crawler.http import (
     Fetcher,
@@ -47,7 +46,6 @@ from crawler.parse import (
     meta_says_noindex,
 )
 from crawler.politeness import Policies, PoliteFetch
-from crawler.retry import RetryPolicy
 from crawler.robots import RobotsCache, product_token
 from crawler.store import Storage
 from crawler.throttle import Throttle
@@ -224,7 +222,7 @@ class Engine:
     ) -> None:
         self._config = config
         self._storage = storage
-        proxies = [*config.proxy, *read_proxies_file(config.proxies_file)]
+        proxies = list(config.proxy_urls)
         self._proxy_urls = tuple(proxies)
         self._proxies = (
             RotatingProxy(
@@ -236,9 +234,7 @@ class Engine:
             if proxies
             else None
         )
-        retry = Retry(
-            RetryPolicy(config.retries, frozenset(config.retry_statuses), config.retry_max_wait)
-        )
+        retry = Retry(config)
         # The default chain: robots.txt (added by PoliteFetch), retry, the user's, proxies.
         self._middlewares = (retry, *middlewares, *([self._proxies] if self._proxies else []))
         self._processor = processor or LinkFollower.for_config(config)
@@ -651,28 +647,6 @@ class Engine:
             "finishing in-flight requests" if first else "stopping now",
         )
         self.stop(number)
-
-
-def read_proxies_file(path: Path | None) -> list[str]:
-    """Proxy URLs from a file, one a line (blank lines and # comments skipped).
-
-    Raises `ConfigError` if the file cannot be read or a line is not an http(s) URL.
-    """
-    if path is None:
-        return []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read proxies file {path}: {exc}") from None
-    proxies = []
-    for number, line in enumerate(lines, start=1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        if not text.startswith(PROXY_SCHEMES):
-            raise ConfigError(f"{path}:{number}: not an http(s) or socks proxy URL")
-        proxies.append(text)
-    return proxies
 
 
 def _record(result: FetchResult, error: ErrorKind | str | None) -> PageRecord:

@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol, final
 
+from crawler.config import RetryPolicy
 from crawler.errors import ErrorKind
 from crawler.models import CrawlRequest, DocumentResponse, FetchResult, ProxyFigures
-from crawler.retry import RetryPolicy, can_retry, parse_retry_after, retry_delay
+from crawler.retry import can_retry, parse_retry_after, retry_delay
 
 log = logging.getLogger("crawler")
 

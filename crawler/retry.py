@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from crawler.config import RetryPolicy
 from crawler.errors import ErrorKind
 from crawler.models import FetchResult
 
 RETRY_KINDS = frozenset({ErrorKind.TIMEOUT, ErrorKind.CONNECTION, ErrorKind.DNS, ErrorKind.PROXY})
 BACKOFF_BASE_S = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How many more tries a request gets, on which answers, and the longest wait between."""
-
-    retries: int
-    statuses: frozenset[int]
-    max_wait_s: float
 
 
 def can_retry(policy: RetryPolicy, result: FetchResult) -> bool:
@@ -29,7 +20,7 @@ def can_retry(policy: RetryPolicy, result: FetchResult) -> bool:
     if result.request.retries >= policy.retries:
         return False
     return result.error in RETRY_KINDS or (
-        result.status is not None and result.status in policy.statuses
+        result.status is not None and result.status in policy.retry_statuses
     )
 
 
@@ -37,10 +28,10 @@ def retry_delay(
     policy: RetryPolicy, attempt: int, retry_after: float | None, rng: random.Random
 ) -> float:
     """Seconds to wait before try `attempt + 1`: Retry-After if the server gave one, else
-    exponential backoff with full jitter; never more than `max_wait_s`."""
+    exponential backoff with full jitter; never more than `retry_max_wait`."""
     if retry_after is not None:
-        return min(max(retry_after, 0.0), policy.max_wait_s)
-    return rng.uniform(0.0, min(policy.max_wait_s, BACKOFF_BASE_S * 2**attempt))
+        return min(max(retry_after, 0.0), policy.retry_max_wait)
+    return rng.uniform(0.0, min(policy.retry_max_wait, BACKOFF_BASE_S * 2**attempt))
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

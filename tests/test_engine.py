@@ -15,6 +15,7 @@ from crawler.config import Config, __version__
 from crawler.engine import CrawlSummary, Engine, SeenCache, follow_html_links
 from crawler.errors import StorageError
 from crawler.models import FetchResult, Outcome, PageOutput, PageRecord
+from crawler.store import open_storage
 from crawler.store.sqlite import SqliteStorage
 from crawler.urls import ScopePolicy, parse_absolute
 from tests.conftest import InFlight, SiteFactory
@@ -26,7 +27,7 @@ async def crawl(
 ) -> tuple[CrawlSummary, list[PageRecord]]:
     config = Config(db=tmp_path / "crawl.db", progress=False, **settings)  # type: ignore[arg-type]
     targets = [target for target in map(parse_absolute, seeds) if target is not None]
-    storage = await SqliteStorage.open(config.db)
+    storage = await open_storage(config.db)
     try:
         summary = await Engine(config, storage).run(targets)
         records = [record async for record in storage.iter_records()]
@@ -267,7 +268,7 @@ async def test_a_failing_page_step_is_recorded_as_handler_and_the_crawl_goes_on(
         return await follow_html_links(result, scope)
 
     config = Config(db=tmp_path / "crawl.db", progress=False)
-    storage = await SqliteStorage.open(config.db)
+    storage = await open_storage(config.db)
     targets = [t for t in [parse_absolute(site.url("/")), parse_absolute(site.url("/p/1"))] if t]
     summary = await Engine(config, storage, processor=fragile).run(targets)
     records = {record.url: record async for record in storage.iter_records()}

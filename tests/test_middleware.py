@@ -7,10 +7,10 @@ from pathlib import Path
 from aiohttp import web
 
 from crawler import CallNext, Config, Engine, FetchResult, Middleware, OutgoingRequest
+from crawler.config import RetryPolicy
 from crawler.middleware import DefaultHeaders, Retry, chain
 from crawler.models import CrawlRequest
-from crawler.retry import RetryPolicy
-from crawler.store.sqlite import SqliteStorage
+from crawler.store import open_storage
 from crawler.urls import parse_absolute
 from tests.conftest import SiteFactory, link_page
 
@@ -65,7 +65,7 @@ async def test_middlewares_change_requests_and_answer_for_the_network(
 
     site = await serve_site(0, routes={"/hub": link_page("/open", "/private"), "/open": page})
     config = Config(db=tmp_path / "crawl.db", progress=False)
-    storage = await SqliteStorage.open(config.db)
+    storage = await open_storage(config.db)
     middlewares: list[Middleware] = [DefaultHeaders({"X-Team": "search"}), Forbid("/private")]
     target = parse_absolute(site.url("/hub"))
     assert target is not None
@@ -83,7 +83,7 @@ async def test_middlewares_change_requests_and_answer_for_the_network(
 
 
 async def test_the_retry_middleware_marks_retryable_results_with_a_wait() -> None:
-    retry = Retry(RetryPolicy(retries=2, statuses=frozenset({503}), max_wait_s=60))
+    retry = Retry(RetryPolicy(retries=2, retry_statuses=(503,), retry_max_wait=60))
     request = OutgoingRequest(CrawlRequest("http://h.test/", "h.test", 0))
 
     def answer(status: int, retry_after: str | None = None) -> CallNext:

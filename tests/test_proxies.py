@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from crawler.engine import read_proxies_file
+from crawler.config import read_proxies_file
 from crawler.errors import ConfigError
 from crawler.middleware import OutgoingRequest, RotatingProxy, mask_credentials
 from crawler.models import CrawlRequest, FetchResult

@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from crawler.config import Config
+from crawler.config import Config, RetryPolicy
 from crawler.engine import Engine
 from crawler.models import CrawlRequest, FetchResult
-from crawler.retry import RetryPolicy, can_retry, parse_retry_after, retry_delay
-from crawler.store.sqlite import SqliteStorage
+from crawler.retry import can_retry, parse_retry_after, retry_delay
+from crawler.store import open_storage
 from crawler.urls import parse_absolute
 from tests.conftest import Handler, SiteFactory, wait_until
 from tests.test_engine import crawl
 
-POLICY = RetryPolicy(retries=3, statuses=frozenset({408, 429, 500, 502, 503, 504}), max_wait_s=60)
+POLICY = RetryPolicy(retries=3, retry_max_wait=60)
 
 
 def result(status: int | None, error: str | None, retries: int = 0) -> FetchResult:
@@ -136,7 +136,7 @@ async def test_the_retry_count_survives_a_restart(tmp_path: Path, serve_site: Si
     target = parse_absolute(site.url("/down"))
     assert target is not None
 
-    storage = await SqliteStorage.open(config.db)
+    storage = await open_storage(config.db)
     engine = Engine(config, storage)
     first_run = asyncio.create_task(engine.run([target]))
     await wait_until(lambda: site.hits["/down"] == 1)

@@ -10,6 +10,7 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from crawler.config import is_database_url
 from crawler.errors import StorageError
 from crawler.models import (
     Claim,
@@ -70,14 +71,6 @@ class Storage(Protocol):
 
     async def close(self) -> None:
         """Flush and close; safe to call twice."""
-
-
-DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
-
-
-def is_database_url(db: Path | str) -> bool:
-    """Whether `db` names a database server (`postgresql://...`) rather than a file."""
-    return isinstance(db, str) and db.startswith(DATABASE_URL_SCHEMES)
 
 
 async def open_storage(db: Path | str, *, read_only: bool = False) -> Storage:
