@@ -1,12 +1,13 @@
 """A fast, polite, crash-safe web crawler: CLI, container job, or library."""
 
-from crawler.api import Crawler, PageError, Router, StoredItem, read_items
+from crawler.api import Crawler, StoredItem, read_items
 from crawler.config import Config, __version__, load_config
-from crawler.engine import CrawlSummary, Engine
+from crawler.engine import Engine
 from crawler.errors import CrawlerError
 from crawler.middleware import CallNext, Middleware, OutgoingRequest
-from crawler.models import FetchResult
+from crawler.models import CrawlSummary, FetchResult
 from crawler.page import Page, Request
+from crawler.router import PageError, Router
 
 __all__ = [
     "CallNext",

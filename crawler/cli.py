@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -15,19 +17,20 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from types import ModuleType
 from typing import TextIO
 
-from crawler.api import Crawler, load_parser, run_async
-from crawler.config import DEFAULTS, PARTS, SETTINGS, __version__, load_config
-from crawler.engine import CrawlSummary
-from crawler.errors import UsageError
+from crawler.api import Crawler, run_async
+from crawler.config import DEFAULTS, PARTS, SETTINGS, Config, __version__, load_config
+from crawler.errors import ConfigError, UsageError
 from crawler.export import EXPORT_FORMATS, ExportFormat, write_items, write_records
 from crawler.logs import configure_logging
-from crawler.models import Target
+from crawler.models import CrawlSummary, Target
 from crawler.progress import describe, log_fields, show_progress
 from crawler.report import format_stats, stats_as_dict
+from crawler.router import Router
 from crawler.seeds import read_seeds
-from crawler.settings import Setting, setting_of, show
+from crawler.settings import Setting, flag_of, option_of, setting_of, show
 from crawler.store import Storage, open_storage
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_STALLED = 0, 1, 2, 3
@@ -87,11 +90,10 @@ def _crawl_parser() -> argparse.ArgumentParser:
 
 def _add_setting(group: argparse._ArgumentGroup, name: str, setting: Setting) -> None:
     """The flag of one setting: `--name VALUE`, or for a boolean `--name` / `--no-name`."""
-    flag = f"--{name.replace('_', '-')}"
-    default = getattr(DEFAULTS, name)
+    flag = flag_of(name, default := getattr(DEFAULTS, name))
     if isinstance(default, bool):
         group.add_argument(
-            f"--no-{flag[2:]}" if default else flag,
+            flag,
             dest=name,
             action="store_const",
             const="false" if default else "true",
@@ -115,7 +117,7 @@ def _cli_values(namespace: argparse.Namespace) -> dict[str, object]:
         if setting.repeatable:
             values[name] = list(raw)
         else:
-            values[name] = setting.parsed(name, raw, f"--{name.replace('_', '-')}")
+            values[name] = setting.parsed(name, raw, option_of(name))
     return values
 
 
@@ -126,6 +128,48 @@ def _run_crawl(arguments: list[str]) -> int:
     crawler = load_parser(config.parser, config) if config.parser else Crawler(config)
     seeds = read_seeds(namespace.seeds)
     return exit_code_for(run_async(_crawl(crawler, seeds)))
+
+
+def load_parser(reference: str, config: Config) -> Crawler:
+    """The `Crawler` or `Router` named by `module:object` or `path/to/file.py:object`, as a
+    `Crawler` with `config` (the object's own `Config` is not used). Raises `ConfigError`."""
+    module_name, _, attribute = reference.rpartition(":")
+    try:
+        found: object = _import_module(module_name)
+        for part in attribute.split("."):
+            found = getattr(found, part)
+    except (Exception, SystemExit) as exc:  # whatever the user's module raises on import
+        raise ConfigError(
+            f"cannot load parser {reference!r}: {type(exc).__name__}: {exc}"
+        ) from None
+    if isinstance(found, Router):
+        return Crawler(config, router=found)
+    if not isinstance(found, Crawler):
+        kind = type(found).__name__
+        raise ConfigError(f"parser {reference!r} is a {kind}, not a Crawler or a Router")
+    if found.config != DEFAULTS:
+        log.warning(
+            "the Config of parser %s is not used: a command-line crawl takes its settings from"
+            " flags, environment and config file",
+            reference,
+        )
+    return found.with_config(config)
+
+
+def _import_module(name: str) -> ModuleType:
+    if name.endswith(".py"):
+        path = Path(name).resolve()
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import {name}")
+        module = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, str(path.parent))  # so the file imports its neighbours
+        sys.modules[path.stem] = module
+        spec.loader.exec_module(module)
+        return module
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does, for the installed script too
+    return importlib.import_module(name)
 
 
 def exit_code_for(summary: CrawlSummary) -> int:
@@ -141,7 +185,6 @@ def exit_code_for(summary: CrawlSummary) -> int:
 
 async def _crawl(crawler: Crawler, seeds: Iterable[Target]) -> CrawlSummary:
     config = crawler.config
-    log.info("crawl started", extra={"db": str(config.db)})
     async with show_progress(
         crawler.progress, live=config.progress, interval_s=config.progress_interval
     ):

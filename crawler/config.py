@@ -16,28 +16,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
 
 from crawler.errors import ConfigError
 from crawler.settings import (
     Setting,
-    boolean,
-    choice,
+    count,
     matching,
-    number,
+    one_of,
+    option_of,
     optional_path,
-    optional_whole,
-    parse_bool,
     parse_list,
-    parse_number,
-    parse_optional_whole,
-    parse_statuses,
     parse_whole,
     path,
     patterns,
+    seconds,
     setting,
     setting_of,
-    statuses,
+    status_codes,
+    switch,
     text,
     urls_with_scheme,
     whole,
@@ -57,11 +54,6 @@ LogFormat = Literal["text", "json"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 StoreBodies = Literal["none", "html", "all"]
 ProxyStrategy = Literal["round-robin", "random", "sticky"]
-
-
-def _one_of(kind: object) -> tuple[str, ...]:
-    """The values of a `Literal` type, for its check and its help."""
-    return tuple(str(value) for value in get_args(kind))
 
 
 def is_database_url(db: object) -> bool:
@@ -92,59 +84,34 @@ class Output(_Part):
 
     db: Path | str = setting(
         Path("storage/crawl.db"),
-        "the crawl database: a file (SQLite) holding the frontier and the records",
+        "the crawl database, a file (SQLite): the frontier and one record per URL",
         check=_database,
         metavar="PATH",
-        doc="SQLite database: frontier and records",
     )
-    store_bodies: StoreBodies = setting(
+    store_bodies: StoreBodies = one_of(
         "none",
-        "keep response bodies in the database: none, html (HTML pages), or all content types;"
-        " pages marked noindex are never kept",
-        check=choice(_one_of(StoreBodies)),
-        metavar="{none,html,all}",
-        doc="keep response bodies in the database: `none`, `html` (HTML pages) or `all`;"
-        " noindex pages are never kept",
+        "keep response bodies in the database: none, html (HTML pages) or all; pages marked"
+        " noindex are never kept",
+        StoreBodies,
     )
     parser: str | None = setting(
         None,
-        "your parsers: a Crawler or Router object, as module:object or file.py:object",
+        "your parsers for a command-line crawl: a Crawler or Router object, as module:object or"
+        " path/to/file.py:object",
         check=matching(
             r"[^:\s]+:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*",
             "module:object or path/to/file.py:object",
         ),
         metavar="MODULE:OBJECT",
-        doc="your parsers for a CLI crawl: a `Crawler` or `Router` object, as `module:object`"
-        ' or `path/to/file.py:object` (see "Writing parsers")',
         example='"mypackage.parsers:crawler"',
     )
-    log_format: LogFormat = setting(
-        "text",
-        "text, or json (one object per line)",
-        check=choice(_one_of(LogFormat)),
-        metavar="{text,json}",
-        doc="`text`, or `json`: one object per line (`ts`, `level`, `logger`, `msg`, fields)",
+    log_format: LogFormat = one_of(
+        "text", "text, or json: one object per line (ts, level, logger, msg, fields)", LogFormat
     )
-    log_level: LogLevel = setting(
-        "info",
-        "debug, info, warning or error",
-        check=choice(_one_of(LogLevel)),
-        metavar="LEVEL",
-    )
-    progress: bool = setting(
-        True,
-        "the live progress line on a terminal (log lines instead)",
-        check=boolean,
-        parse=parse_bool,
-        metavar="BOOL",
-        doc="live progress line on a terminal (`--no-progress` turns it off)",
-    )
-    progress_interval: float = setting(
-        10.0,
-        "seconds between progress log lines when not on a terminal",
-        check=number(0, allow_minimum=False),
-        parse=parse_number,
-        metavar="SECONDS",
+    log_level: LogLevel = one_of("info", "debug, info, warning or error", LogLevel)
+    progress: bool = switch(True, "the live progress line on a terminal (log lines instead)")
+    progress_interval: float = seconds(
+        10.0, "seconds between progress log lines when not on a terminal", allow_zero=False
     )
 
 
@@ -152,13 +119,11 @@ class Output(_Part):
 class CrawlScope(_Part):
     """What the crawl follows beyond its seeds."""
 
-    scope: Scope = setting(
+    scope: Scope = one_of(
         "host",
-        "host: only the seeds' hosts; domain: their registrable domains; any: everywhere",
-        check=choice(_one_of(Scope)),
-        metavar="{host,domain,any}",
-        doc="`host`: only the seeds' hosts; `domain`: their registrable domains (Public Suffix"
-        " List); `any`",
+        "host: only the seeds' hosts; domain: their registrable domains (Public Suffix List);"
+        " any: everywhere",
+        Scope,
     )
     allow: tuple[str, ...] = setting(
         (),
@@ -167,43 +132,28 @@ class CrawlScope(_Part):
         parse=parse_list,
         metavar="REGEX",
         repeatable=True,
-        doc="only follow URLs matching one of these regexes (repeat `--allow`)",
     )
     deny: tuple[str, ...] = setting(
         (),
-        "never follow URLs matching any of these regexes",
+        "never follow URLs matching any of these regexes (deny wins over allow)",
         check=patterns,
         parse=parse_list,
         metavar="REGEX",
         repeatable=True,
-        doc="never follow URLs matching any of these regexes (repeat `--deny`; deny wins)",
     )
-    max_depth: int | None = setting(
+    max_depth: int | None = count(
         None,
-        "follow links up to this many hops from a seed",
-        check=optional_whole(0),
-        parse=parse_optional_whole,
-        metavar="N",
-        unset="no limit",
-        doc="follow links up to this many hops from a seed (seeds are depth 0)",
+        "follow links up to this many hops from a seed (seeds are depth 0)",
+        minimum=0,
         example="3",
     )
-    sitemaps: bool = setting(
+    sitemaps: bool = switch(
         False,
-        "also queue the pages listed in the seed sites' sitemaps (robots.txt Sitemap: lines,"
-        " else /sitemap.xml)",
-        check=boolean,
-        parse=parse_bool,
-        metavar="BOOL",
-        doc="also queue the pages the seed sites' sitemaps list (`--sitemaps`)",
+        "also queue the pages the seed sites' sitemaps list (robots.txt Sitemap: lines, else"
+        " /sitemap.xml)",
     )
-    allow_private_networks: bool = setting(
-        False,
-        "also fetch loopback, private and link-local addresses not named by a seed",
-        check=boolean,
-        parse=parse_bool,
-        metavar="BOOL",
-        doc="also fetch non-public addresses that no seed names (`--allow-private-networks`)",
+    allow_private_networks: bool = switch(
+        False, "also fetch loopback, private and link-local addresses that no seed names"
     )
 
 
@@ -211,35 +161,14 @@ class CrawlScope(_Part):
 class Limits(_Part):
     """How much at once and how much in all; the bounds that keep crawler traps small."""
 
-    concurrency: int = setting(
-        64, "requests in flight at most", check=whole(1), parse=parse_whole, metavar="N"
+    concurrency: int = count(64, "requests in flight at most")
+    per_host: int = count(4, "requests in flight per host (host and port) at most")
+    max_pages: int | None = count(
+        None, "stop once the database holds this many records", example="1000"
     )
-    per_host: int = setting(
-        4,
-        "requests in flight per host at most",
-        check=whole(1),
-        parse=parse_whole,
-        metavar="N",
-        doc="requests in flight per host (host and port) at most",
-    )
-    max_pages: int | None = setting(
+    max_pages_per_host: int | None = count(
         None,
-        "stop after this many records in the database",
-        check=optional_whole(1),
-        parse=parse_optional_whole,
-        metavar="N",
-        unset="no limit",
-        doc="stop once the database holds this many records",
-        example="1000",
-    )
-    max_pages_per_host: int | None = setting(
-        None,
-        "record at most this many pages of one host (host and port)",
-        check=optional_whole(1),
-        parse=parse_optional_whole,
-        metavar="N",
-        unset="no limit",
-        doc="record at most this many pages of one host (host and port), across runs",
+        "record at most this many pages of one host (host and port), across runs",
         example="500",
     )
     max_size: int = setting(
@@ -248,35 +177,14 @@ class Limits(_Part):
         check=whole(1),
         parse=parse_whole,
         metavar="BYTES",
-        doc="largest body kept, counted after decompression (10 MiB)",
     )
-    max_links_per_page: int = setting(
-        1000,
-        "follow at most this many links of one page",
-        check=whole(1),
-        parse=parse_whole,
-        metavar="N",
+    max_links_per_page: int = count(1000, "follow at most this many links of one page")
+    max_url_length: int = count(
+        2048, "skip discovered URLs longer than this (characters)", minimum=16
     )
-    max_url_length: int = setting(
-        2048,
-        "skip discovered URLs longer than this (characters)",
-        check=whole(16),
-        parse=parse_whole,
-        metavar="N",
-    )
-    max_path_depth: int = setting(
-        32,
-        "skip discovered URLs with more path segments than this",
-        check=whole(1),
-        parse=parse_whole,
-        metavar="N",
-    )
-    max_segment_repeats: int = setting(
-        3,
-        "skip discovered URLs repeating one path segment more often (/a/b/a/b/a/...)",
-        check=whole(1),
-        parse=parse_whole,
-        metavar="N",
+    max_path_depth: int = count(32, "skip discovered URLs with more path segments than this")
+    max_segment_repeats: int = count(
+        3, "skip discovered URLs repeating one path segment more often (/a/b/a/b/a/...)"
     )
 
 
@@ -285,38 +193,14 @@ class Politeness(_Part):
     """How the crawl treats the sites it visits."""
 
     user_agent: str = setting(DEFAULT_USER_AGENT, "User-Agent header", check=text, metavar="TEXT")
-    delay: float = setting(
-        0.0,
-        "minimum seconds between two request starts to one host",
-        check=number(0),
-        parse=parse_number,
-        metavar="SECONDS",
+    delay: float = seconds(0.0, "minimum seconds between two request starts to one host")
+    adaptive_throttle: bool = switch(
+        True, "per-host delays that follow latency and back off on 429/5xx/connection errors"
     )
-    adaptive_throttle: bool = setting(
-        True,
-        "per-host delays that follow latency and back off on 429/5xx/connection errors",
-        check=boolean,
-        parse=parse_bool,
-        metavar="BOOL",
-        doc="per-host delays follow latency and back off on 429/5xx/connection errors"
-        " (`--no-adaptive-throttle`)",
-    )
-    ignore_robots: bool = setting(
+    ignore_robots: bool = switch(False, "neither fetch nor obey robots.txt")
+    ignore_robots_meta: bool = switch(
         False,
-        "do not fetch or obey robots.txt",
-        check=boolean,
-        parse=parse_bool,
-        metavar="BOOL",
-        doc="neither fetch nor obey robots.txt (`--ignore-robots`)",
-    )
-    ignore_robots_meta: bool = setting(
-        False,
-        "ignore rel=nofollow, <meta name=robots> and X-Robots-Tag (nofollow, noindex)",
-        check=boolean,
-        parse=parse_bool,
-        metavar="BOOL",
-        doc='ignore `rel=nofollow`, `<meta name="robots">` and `X-Robots-Tag` (their nofollow'
-        " and noindex)",
+        "ignore rel=nofollow, <meta name=robots> and X-Robots-Tag (their nofollow and noindex)",
     )
 
 
@@ -324,31 +208,17 @@ class Politeness(_Part):
 class Timeouts(_Part):
     """How long to wait for an answer, for progress, and for a graceful stop."""
 
-    timeout: float = setting(
-        30.0,
-        "seconds for a whole request (connect: at most 10 s of it)",
-        check=number(0, allow_minimum=False),
-        parse=parse_number,
-        metavar="SECONDS",
-        doc="seconds for a whole request; connecting gets at most 10 of them",
+    timeout: float = seconds(
+        30.0, "seconds for a whole request; connecting gets at most 10 of them", allow_zero=False
     )
-    stall_timeout: float = setting(
+    stall_timeout: float = seconds(
         300.0,
-        "seconds without progress before the watchdog acts: a request busy that long is given"
-        " up (error 'stalled'), a crawl that stores nothing that long stops (exit 3); 0: off",
-        check=number(0),
-        parse=parse_number,
-        metavar="SECONDS",
-        doc="the watchdog: a request (fetch and parsing) busy this long is given up and recorded"
-        " `stalled`; a crawl that stores nothing this long, with nothing in flight and no delay"
-        " pending, logs its state and stops with exit code 3; `0` turns it off",
+        "the watchdog: a request (fetch and parsing) busy this long is given up and recorded"
+        " 'stalled'; a crawl that stores nothing this long, with nothing in flight and no delay"
+        " pending, stops with exit code 3; 0 turns it off",
     )
-    shutdown_grace: float = setting(
-        20.0,
-        "seconds in-flight requests get to finish after SIGTERM/SIGINT",
-        check=number(0),
-        parse=parse_number,
-        metavar="SECONDS",
+    shutdown_grace: float = seconds(
+        20.0, "seconds in-flight requests get to finish after SIGTERM/SIGINT"
     )
 
 
@@ -356,30 +226,16 @@ class Timeouts(_Part):
 class RetryPolicy(_Part):
     """Which failures are tried again, how often, and how long the longest wait is."""
 
-    retries: int = setting(
+    retries: int = count(
         3,
-        "tries after the first, on connection errors, timeouts, DNS failures and retry statuses",
-        check=whole(0),
-        parse=parse_whole,
-        metavar="N",
-        doc="tries after the first, on connection errors, timeouts, DNS failures and"
-        " `retry_statuses`",
+        "tries after the first, on connection errors, timeouts, DNS failures and retry_statuses",
+        minimum=0,
     )
-    retry_statuses: tuple[int, ...] = setting(
-        (408, 429, 500, 502, 503, 504),
-        "HTTP statuses worth another try (comma-separated)",
-        check=statuses,
-        parse=parse_statuses,
-        metavar="CODES",
-        doc="statuses worth another try (`--retry-statuses 429,503`)",
+    retry_statuses: tuple[int, ...] = status_codes(
+        (408, 429, 500, 502, 503, 504), "HTTP statuses worth another try"
     )
-    retry_max_wait: float = setting(
-        60.0,
-        "longest wait before a retry, in seconds (Retry-After is capped to it)",
-        check=number(0),
-        parse=parse_number,
-        metavar="SECONDS",
-        doc="longest wait before a retry, in seconds; caps `Retry-After` too",
+    retry_max_wait: float = seconds(
+        60.0, "longest wait before a retry, in seconds; caps Retry-After too"
     )
 
 
@@ -389,43 +245,29 @@ class Proxies(_Part):
 
     proxy: tuple[str, ...] = setting(
         (),
-        "send requests through these http(s) or socks proxies (user:password@ allowed)",
+        "http(s) or socks5/socks4 proxies to send requests through (user:password@ allowed)",
         check=urls_with_scheme(PROXY_SCHEMES, "proxy"),
         parse=parse_list,
         metavar="URL",
         repeatable=True,
-        doc="http(s) or socks5/socks4 proxies to send requests through (`--proxy URL`, repeatable)",
     )
     proxies_file: Path | None = setting(
         None,
-        "a file of proxy URLs, one a line, used with --proxy ones",
+        "a file of proxy URLs, one a line, added to proxy",
         check=optional_path,
         metavar="FILE",
-        doc="a file of proxy URLs, one a line, added to `proxy`",
         example='"proxies.txt"',
     )
-    proxy_strategy: ProxyStrategy = setting(
+    proxy_strategy: ProxyStrategy = one_of(
         "round-robin",
         "round-robin, random, or sticky (one proxy per host while it works)",
-        check=choice(_one_of(ProxyStrategy)),
-        metavar="{round-robin,random,sticky}",
+        ProxyStrategy,
     )
-    proxy_ban_statuses: tuple[int, ...] = setting(
-        (403, 429),
-        "statuses that mean a proxy is banned: cool it down, try another (comma-separated)",
-        check=statuses,
-        parse=parse_statuses,
-        metavar="CODES",
-        doc="answers that mean a proxy is banned: cool it down, try another",
+    proxy_ban_statuses: tuple[int, ...] = status_codes(
+        (403, 429), "answers that mean a proxy is banned: cool it down, try another"
     )
-    proxy_concurrency: int | None = setting(
-        None,
-        "requests in flight through one proxy at most",
-        check=optional_whole(1),
-        parse=parse_optional_whole,
-        metavar="N",
-        unset="no limit",
-        example="8",
+    proxy_concurrency: int | None = count(
+        None, "requests in flight through one proxy at most", example="8"
     )
 
     @cached_property
@@ -496,7 +338,7 @@ def load_config(
     values.update(_read_env(env))
     for name, value in (cli_values or {}).items():
         if value is not None:
-            values[name] = (value, f"--{name.replace('_', '-')}")
+            values[name] = (value, option_of(name))
     checked = {
         name: SETTINGS[name].checked(name, value, source)
         for name, (value, source) in values.items()

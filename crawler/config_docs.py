@@ -12,7 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from crawler.config import DEFAULTS, PARTS
-from crawler.settings import Setting, setting_of, show
+from crawler.settings import Setting, flag_of, setting_of, show
 
 TOML_HEADER = """\
 # Every setting of the crawler with its default value. The crawler reads this file when it
@@ -65,12 +65,14 @@ def render_toml() -> str:
 
 def render_table() -> str:
     """The README's table of settings, between its two marker comments."""
-    rows = [TABLE_START, "", "| setting | default | meaning |", "|---|---|---|"]
+    rows = [TABLE_START, "", "| setting | flag | default | meaning |", "|---|---|---|---|"]
     for name, _, declared, default in _declarations():
         shown = show(default, declared.unset)
         if isinstance(default, str | Path):
             shown = f"`{shown}`"
-        rows.append(f"| `{name}` | {shown} | {declared.doc or declared.help} |")
+        flag = flag_of(name, default)
+        flag = f"`{flag}`" if isinstance(default, bool) else f"`{flag} {declared.metavar}`"
+        rows.append(f"| `{name}` | {flag} | {shown} | {declared.help} |")
     return "\n".join([*rows, "", TABLE_END])
 
 

@@ -6,10 +6,10 @@ import asyncio
 import heapq
 import time
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import final
 
+from crawler.config import Limits
 from crawler.models import CrawlRequest
 from crawler.store import Storage
 
@@ -17,49 +17,42 @@ MIN_WINDOW = 256
 MIN_HOST_WINDOW = 8
 
 
-@dataclass(frozen=True, slots=True)
-class FrontierLimits:
-    """How much the frontier may hand out: in flight, per host, in all."""
-
-    concurrency: int
-    per_host: int
-    delay: float = 0.0
-    page_budget: int | None = None  # requests left to claim in this run; None: no limit
-    host_budget: int | None = None  # records per host in the whole crawl; None: no limit
-
-
 @final
 class Frontier:
     """Hands out requests so no host has more than `per_host` in flight or starts sooner than
-    `delay` after its previous start; hosts take turns. Only a window of the queue is in memory.
+    `delay_of(host)` after its previous start; hosts take turns. Only a window of the queue is
+    in memory.
 
     Each request handed out must be given back with `finish()` once fetched, and counted with
     `settle()` once its outcome is stored.
     """
 
-    def __init__(
+    def __init__(  # the limits, and what this run starts from
         self,
         storage: Storage,
-        limits: FrontierLimits,
+        limits: Limits,
         *,
+        delay_of: Callable[[str], float],
+        page_budget: int | None = None,
         queued: int = 0,
         done_by_host: Mapping[str, int] | None = None,
     ) -> None:
+        """`delay_of(host)` is the host's delay between request starts (the throttle owns it);
+        `page_budget` the requests this run may claim in all (None: no limit)."""
         self._storage = storage
         self._per_host = limits.per_host
-        self._delay = limits.delay
+        self._delay_of = delay_of
         self._window = max(limits.concurrency * 4, MIN_WINDOW)
         self._host_window = max(limits.per_host * 4, MIN_HOST_WINDOW)
         self._max_unsettled = self._window + limits.concurrency * 2
-        self._budget = limits.page_budget
-        self._host_budget = limits.host_budget
+        self._budget = page_budget
+        self._host_budget = limits.max_pages_per_host
         self._taken_by_host: dict[str, int] = dict(done_by_host or {})
         self._stored_queued = queued
         self._queues: dict[str, deque[CrawlRequest]] = {}
         self._held = 0
         self._in_flight: dict[str, int] = {}
         self._next_start: dict[str, float] = {}
-        self._host_delays: dict[str, float] = {}
         self._ready: deque[str] = deque()
         self._scheduled: set[str] = set()
         self._timers: list[tuple[float, str]] = []
@@ -128,20 +121,13 @@ class Frontier:
         if self._unsettled == 0 or discovered:
             self._wake(len(self._waiters) if self._unsettled == 0 else 1)
 
-    def set_delay(self, host: str, delay: float) -> None:
-        """Space request starts to `host` by `delay` seconds (never less than the configured
-        delay); a longer delay than before counts from now."""
-        before = self._host_delays.get(host, self._delay)
-        if delay <= self._delay:
-            self._host_delays.pop(host, None)
-        else:
-            self._host_delays[host] = delay
-        if delay > before:
-            self._next_start[host] = max(self._next_start.get(host, 0.0), self._now() + delay)
+    def postpone(self, host: str, delay: float) -> None:
+        """`host` has just become slower: its next request starts `delay` seconds from now at
+        the earliest."""
+        self._next_start[host] = max(self._next_start.get(host, 0.0), self._now() + delay)
 
     def drop_delay(self, host: str) -> None:
         """Let `host`'s queued requests go at once (they will not reach the server anyway)."""
-        self._host_delays[host] = 0.0
         self._next_start.pop(host, None)
         if any(waiting == host for _, waiting in self._timers):
             self._timers = [entry for entry in self._timers if entry[1] != host]
@@ -198,7 +184,7 @@ class Frontier:
                 if not queue:
                     del self._queues[host]
             self._in_flight[host] = self._in_flight.get(host, 0) + 1
-            delay = self._host_delays.get(host, self._delay)
+            delay = self._delay_of(host)
             if delay:
                 self._next_start[host] = self._now() + delay
             self._consider(host)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from crawler.errors import ErrorKind
 
@@ -253,3 +253,17 @@ class CrawlStats:
     items: int = 0
     proxies: dict[str, ProxyFigures] = field(default_factory=dict)
     """By proxy URL, credentials masked."""
+
+
+StopReason = Literal["finished", "stopped", "stalled"]
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlSummary:
+    """How a run ended: `signal` is the number of the signal that stopped it, if one did."""
+
+    reason: StopReason
+    pages: int
+    errors: int
+    elapsed_s: float
+    signal: int | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import final
 
@@ -19,22 +19,20 @@ from crawler.urls import ScopePolicy, origin_of
 
 log = logging.getLogger("crawler")
 
-MAX_CRAWL_DELAY_S = 60.0  # a robots.txt Crawl-delay above this is taken as this
-
 
 @final
 class RobotsCheck:
     """The robots.txt middleware: a disallowed URL is answered here, never requested; a
-    Crawl-delay is noted for the throttle (at most MAX_CRAWL_DELAY_S)."""
+    Crawl-delay goes to `on_crawl_delay(host, seconds)`."""
 
-    def __init__(self, robots: RobotsCache, crawl_delays: dict[str, float]) -> None:
+    def __init__(self, robots: RobotsCache, on_crawl_delay: Callable[[str, float], None]) -> None:
         self._robots = robots
-        self._crawl_delays = crawl_delays
+        self._on_crawl_delay = on_crawl_delay
 
     async def __call__(self, request: OutgoingRequest, call_next: CallNext, /) -> FetchResult:
         verdict = await self._robots.check(request.url, origin_of(request.url))
         if verdict.crawl_delay:
-            self._crawl_delays[request.crawl.host] = min(verdict.crawl_delay, MAX_CRAWL_DELAY_S)
+            self._on_crawl_delay(request.crawl.host, verdict.crawl_delay)
         if not verdict.allowed:
             return FetchResult.failed(request.crawl, verdict.error)
         return await call_next(request)
@@ -69,8 +67,7 @@ class PoliteFetch:
         self._throttle = policies.throttle
         self._scope = policies.scope
         self._given_up: set[str] = set()
-        self._crawl_delays: dict[str, float] = {}
-        robots = [RobotsCheck(self._robots, self._crawl_delays)] if self._robots else []
+        robots = [RobotsCheck(self._robots, self._slow_down)] if self._robots else []
         self._send_through_middlewares = chain([*robots, *middlewares], self._send)
 
     async def fetch(self, request: CrawlRequest) -> FetchResult:
@@ -83,18 +80,20 @@ class PoliteFetch:
             else OutgoingRequest(request)
         )
         result = await self._send_through_middlewares(outgoing)
-        crawl_delay = self._crawl_delays.get(request.host, 0.0)
-        delay = self._throttle.observe(
-            request.host,
-            status=result.status,
-            error=result.error,
-            elapsed_s=result.elapsed_ms / 1000,
+        host = request.host
+        before = self._throttle.delay_of(host)
+        self._throttle.observe(
+            host, status=result.status, error=result.error, elapsed_s=result.elapsed_ms / 1000
         )
-        if self._throttle.is_given_up(request.host):
-            self._give_up(request.host, result)
-        else:
-            self._frontier.set_delay(request.host, max(delay, crawl_delay))
+        if self._throttle.is_given_up(host):
+            self._give_up(host, result)
+        elif (delay := self._throttle.delay_of(host)) > before:
+            self._frontier.postpone(host, delay)
         return result
+
+    def _slow_down(self, host: str, crawl_delay: float) -> None:
+        if self._throttle.set_crawl_delay(host, crawl_delay):
+            self._frontier.postpone(host, self._throttle.delay_of(host))
 
     async def _send(self, request: OutgoingRequest) -> FetchResult:
         """The innermost step of the chain: the fetch itself."""

@@ -1,4 +1,5 @@
-"""Progress: a live line on a terminal, else a periodic log line; a summary at the end."""
+"""Progress: the live counters of a run, shown as a line on a terminal, else logged now and
+then."""
 
 from __future__ import annotations
 
@@ -6,16 +7,37 @@ import asyncio
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-from crawler.engine import CrawlProgress
 
 if TYPE_CHECKING:
     from rich.live import Live
 
 log = logging.getLogger("crawler")
 LIVE_REFRESH_S = 0.5
+
+
+@dataclass
+class CrawlProgress:
+    """Live counters of this run, read by the progress display."""
+
+    started: float = field(default_factory=time.monotonic)
+    done: int = 0
+    errors: int = 0
+    done_before: int = 0
+    queued: int = 0
+    in_flight: int = 0
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        elapsed = self.elapsed_s
+        return self.done / elapsed if elapsed > 0 else 0.0
 
 
 def describe(progress: CrawlProgress) -> str:

@@ -1,23 +1,30 @@
-"""Reading seeds: one URL per line, `#` comments and blank lines skipped, bad lines reported.
+"""Seeds: read from a file or given by a program, checked, and queued in the store in batches.
 
-Seeds are streamed: a file of millions of lines is never held in memory at once.
+Seeds are streamed: a file of millions of lines is never held in memory at once. In a file,
+one URL per line; `#` comments and blank lines are skipped, bad lines reported.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from yarl import URL
+
 from crawler.errors import SeedError
-from crawler.models import Target
-from crawler.urls import parse_absolute
+from crawler.models import CrawlRequest, FollowRequest, Target
+from crawler.page import Request
+from crawler.store import Storage
+from crawler.urls import origin_of, parse_absolute
 
 log = logging.getLogger("crawler")
 MAX_REPORTED_BAD_LINES = 20
 MAX_LINE_CHARS = 64 * 1024  # longer lines (a binary file, say) are skipped as invalid
+SEED_BATCH = 10_000  # seeds parsed, and stored, at a time
 
 
 def read_seeds(source: str) -> Iterator[Target]:
@@ -89,3 +96,76 @@ def _numbered_entries(lines: Iterable[str], first_line: int) -> Iterator[tuple[i
         text = line.strip()
         if text and not text.startswith("#"):
             yield number, text
+
+
+def crawl_seeds(
+    seeds: Iterable[str | Request | Target] | str,
+) -> Iterator[Target | FollowRequest]:
+    """A program's seeds (URLs or `Request`s) as the engine takes them, converted as they are
+    consumed; invalid URLs are logged and skipped. Raises `SeedError` at the end if none was
+    valid, or for a `Request` that is not an absolute http(s) URL."""
+    texts: list[str] = []
+    found = given = 0
+    for seed in [seeds] if isinstance(seeds, str) else seeds:
+        given += 1
+        if isinstance(seed, Target):
+            found += 1
+            yield seed
+        elif isinstance(seed, Request):
+            target = parse_absolute(seed.url)
+            follow = seed.to_follow(URL(target.url), unique=False) if target else None
+            if follow is None:
+                raise SeedError(f"seed request is not an absolute http(s) URL: {seed.url!r:.200}")
+            found += 1
+            yield follow
+        else:
+            texts.append(seed)
+            if len(texts) >= SEED_BATCH:
+                found += yield from _parsed(texts, given - len(texts) + 1)
+    found += yield from _parsed(texts, given - len(texts) + 1)
+    if not found:
+        raise SeedError("no valid seed URL given")
+
+
+def _parsed(texts: list[str], first: int) -> Generator[Target, None, int]:
+    """The seeds among `texts` (emptied), the `first`-th seed given; returns how many."""
+    targets = list(iter_seeds(texts, "seeds", first_line=first))
+    texts.clear()
+    yield from targets
+    return len(targets)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedSeeds:
+    """What the seeds tell the crawl: the hosts in its scope, the sites to read sitemaps of."""
+
+    hostnames: frozenset[str]
+    origins: tuple[str, ...]
+
+
+async def queue_seeds(
+    storage: Storage,
+    seeds: Iterable[Target | FollowRequest],
+    *,
+    is_stopping: Callable[[], bool],
+) -> QueuedSeeds:
+    """Store the seeds the crawl has not seen, batch by batch; stops early (a rerun reads them
+    again) once `is_stopping()` says so."""
+    hostnames: set[str] = set()
+    origins: dict[str, None] = {}
+    batch: list[CrawlRequest] = []
+    read = added = 0
+    for seed in seeds:
+        read += 1
+        target, options = (seed, None) if isinstance(seed, Target) else (seed.target, seed.options)
+        batch.append(CrawlRequest(target.url, target.host, 0, options=options))
+        hostnames.add(target.hostname)
+        origins.setdefault(origin_of(target.url))
+        if len(batch) >= SEED_BATCH:
+            added += await storage.add_requests(batch)
+            batch = []
+            if is_stopping():
+                break
+    added += await storage.add_requests(batch)
+    log.info("%d seeds read, %d of them new to the crawl", read, added)
+    return QueuedSeeds(frozenset(hostnames), tuple(origins))

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 from crawler.errors import ConfigError
 
@@ -35,7 +35,6 @@ class Setting:
     check: Check
     parse: Parse
     metavar: str = "VALUE"
-    doc: str = ""  # the README's words, where they say more than `help`
     example: str | None = None  # TOML text shown (commented out) for a setting with no default
     unset: str = "none"  # what no value (None) means, as the help and README say it
     repeatable: bool = False  # a flag given several times adds up (`--deny a --deny b`)
@@ -62,14 +61,54 @@ def setting(  # noqa: PLR0913  # each keyword is one optional part of the declar
     check: Check,
     parse: Parse | None = None,
     metavar: str = "VALUE",
-    doc: str = "",
     example: str | None = None,
     unset: str = "none",
     repeatable: bool = False,
 ) -> T:
     """A dataclass field for a setting: `concurrency: int = setting(64, "...", check=...)`."""
-    declared = Setting(help, check, parse or _text_as_is, metavar, doc, example, unset, repeatable)
+    declared = Setting(help, check, parse or _text_as_is, metavar, example, unset, repeatable)
     return field(default=default, metadata={"setting": declared})
+
+
+# The usual kinds of setting, each with its check, parser and metavar.
+
+
+def count(default: T, help: str, *, minimum: int = 1, example: str | None = None) -> T:
+    """A whole number (`N`); with a default of None, None means no limit."""
+    check = optional_whole(minimum) if default is None else whole(minimum)
+    parse = parse_optional_whole if default is None else parse_whole
+    return setting(
+        default,
+        help,
+        check=check,
+        parse=parse,
+        metavar="N",
+        example=example,
+        unset="no limit",
+    )
+
+
+def seconds(default: T, help: str, *, allow_zero: bool = True) -> T:
+    """A duration in seconds (`SECONDS`), never negative."""
+    check = number(0, allow_minimum=allow_zero)
+    return setting(default, help, check=check, parse=parse_number, metavar="SECONDS")
+
+
+def switch(default: T, help: str) -> T:
+    """On or off: a flag (`--name`, or `--no-name` when on by default)."""
+    return setting(default, help, check=boolean, parse=parse_bool, metavar="BOOL")
+
+
+def one_of(default: T, help: str, choices: object) -> T:
+    """One of the values of a `Literal` type."""
+    values = tuple(str(value) for value in get_args(choices))
+    metavar = "{" + ",".join(values) + "}"
+    return setting(default, help, check=choice(values), metavar=metavar)
+
+
+def status_codes(default: T, help: str) -> T:
+    """HTTP status codes, comma-separated in the environment and on the command line."""
+    return setting(default, help, check=statuses, parse=parse_statuses, metavar="CODES")
 
 
 def setting_of(declared: dataclasses.Field[object]) -> Setting:
@@ -77,6 +116,18 @@ def setting_of(declared: dataclasses.Field[object]) -> Setting:
     found = declared.metadata["setting"]
     assert isinstance(found, Setting)
     return found
+
+
+def option_of(name: str) -> str:
+    """The command-line option of a setting: `max_pages` is `--max-pages`."""
+    return "--" + name.replace("_", "-")
+
+
+def flag_of(name: str, default: object) -> str:
+    """The flag a person types: the option, or for a switch the one that changes it
+    (`--sitemaps`, `--no-progress`)."""
+    option = option_of(name)
+    return f"--no-{option[2:]}" if default is True else option
 
 
 def show(value: object, unset: str = "none") -> str:

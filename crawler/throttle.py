@@ -1,4 +1,5 @@
-"""Adaptive per-host throttling: delays that follow latency, back off on trouble, give up."""
+"""Per-host delays, kept in one place: adaptive (they follow latency and back off on trouble),
+never below the configured delay or the robots.txt Crawl-delay; and hosts given up."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 60.0
 MIN_DELAY_S = 0.01  # below this a delay costs more timer work than it spares the server
 GIVE_UP_AFTER = 10  # consecutive troubled answers
+MAX_CRAWL_DELAY_S = 60.0  # a robots.txt Crawl-delay above this is taken as this
 
 
 @dataclass
@@ -29,7 +31,7 @@ class Throttle:
     good answer halves the distance to the delay its latency calls for (latency divided by
     `per_host`, so a fast host keeps no delay at all). After GIVE_UP_AFTER troubled answers
     in a row the host is given up. With `adaptive` off, delays stay at `base_delay` and only
-    the giving up remains.
+    the giving up remains. A robots.txt Crawl-delay is a floor under all of it.
     """
 
     def __init__(self, *, per_host: int, base_delay: float, adaptive: bool = True) -> None:
@@ -37,15 +39,34 @@ class Throttle:
         self._base = base_delay
         self._adaptive = adaptive
         self._hosts: dict[str, _HostState] = {}
+        self._crawl_delays: dict[str, float] = {}
         self._given_up: set[str] = set()
 
     def is_given_up(self, host: str) -> bool:
         return host in self._given_up
 
+    def delay_of(self, host: str) -> float:
+        """Seconds between two request starts to `host` from now on; none for a host given up
+        (its requests are answered without reaching it)."""
+        if host in self._given_up:
+            return 0.0
+        state = self._hosts.get(host)
+        delay = self._base if state is None else state.delay
+        floor = self._crawl_delays.get(host)
+        return delay if floor is None or floor <= delay else floor
+
+    def set_crawl_delay(self, host: str, seconds: float) -> bool:
+        """Take the Crawl-delay of `host`'s robots.txt (at most MAX_CRAWL_DELAY_S); True if it
+        makes the host slower than it was."""
+        before = self.delay_of(host)
+        self._crawl_delays[host] = min(seconds, MAX_CRAWL_DELAY_S)
+        return self.delay_of(host) > before
+
     def observe(
         self, host: str, *, status: int | None, error: str | None, elapsed_s: float
     ) -> float:
-        """Take one answer into account; returns the host's delay from now on."""
+        """Take one answer into account; returns the host's adaptive delay from now on (without
+        the Crawl-delay floor: see `delay_of`)."""
         state = self._hosts.get(host)
         troubled = status in TROUBLE_STATUSES or error in TROUBLE_KINDS
         if not troubled:

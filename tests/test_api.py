@@ -24,10 +24,10 @@ from crawler import (
     StoredItem,
     read_items,
 )
-from crawler.api import glob_pattern
 from crawler.errors import SeedError
 from crawler.middleware import CallNext
 from crawler.models import FetchResult
+from crawler.router import glob_pattern
 from crawler.store.sqlite import SqliteStorage
 from tests.conftest import Handler, start_app
 

@@ -12,9 +12,10 @@ import pytest
 from aiohttp import web
 
 from crawler.config import Config, __version__
-from crawler.engine import CrawlSummary, Engine, SeenCache, follow_html_links
+from crawler.engine import Engine
 from crawler.errors import StorageError
-from crawler.models import FetchResult, Outcome, PageOutput, PageRecord
+from crawler.models import CrawlSummary, FetchResult, Outcome, PageOutput, PageRecord
+from crawler.processor import follow_html_links
 from crawler.store import open_storage
 from crawler.store.sqlite import SqliteStorage
 from crawler.urls import ScopePolicy, parse_absolute
@@ -309,16 +310,6 @@ async def test_a_store_that_stops_working_ends_the_crawl_with_its_error(
             timeout=20,
         )
     await inner.close()
-
-
-def test_the_seen_cache_forgets_the_oldest_url_beyond_its_size() -> None:
-    cache = SeenCache(2)
-
-    added = [cache.add(url) for url in ("a", "b", "a", "c")]
-
-    assert added == [True, True, False, True]
-    assert cache.add("c") is False
-    assert cache.add("a") is True  # "a" was the oldest when "c" came in
 
 
 async def test_the_size_cap_counts_decompressed_bytes(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from crawler.throttle import BACKOFF_MAX_S, GIVE_UP_AFTER, Throttle
+from crawler.throttle import BACKOFF_MAX_S, GIVE_UP_AFTER, MAX_CRAWL_DELAY_S, Throttle
 from tests.conftest import SiteFactory
 from tests.test_engine import crawl
 
@@ -69,6 +69,32 @@ def test_good_answers_reset_the_failure_count() -> None:
     throttle.observe("h", status=503, error="http", elapsed_s=0.0)
 
     assert not throttle.is_given_up("h")
+
+
+def test_a_hosts_delay_is_at_least_its_crawl_delay_and_none_once_given_up() -> None:
+    throttle = Throttle(per_host=4, base_delay=0.5)
+
+    slower = throttle.set_crawl_delay("h", 2.0)
+    not_slower = throttle.set_crawl_delay("h", 1.0)
+    capped = throttle.set_crawl_delay("other", 3600.0)
+    for _ in range(GIVE_UP_AFTER):
+        throttle.observe("h", status=503, error="http", elapsed_s=0.0)
+
+    assert (slower, not_slower, capped) == (True, False, True)
+    assert throttle.delay_of("other") == MAX_CRAWL_DELAY_S
+    assert throttle.delay_of("unknown") == 0.5
+    assert throttle.is_given_up("h")
+    assert throttle.delay_of("h") == 0.0
+
+
+def test_trouble_above_the_crawl_delay_slows_the_host_further() -> None:
+    throttle = Throttle(per_host=4, base_delay=0.0)
+    throttle.set_crawl_delay("h", 1.5)
+
+    for _ in range(2):
+        throttle.observe("h", status=429, error="http", elapsed_s=0.0)
+
+    assert throttle.delay_of("h") == 2.0
 
 
 async def test_a_503_makes_the_next_request_wait(tmp_path: Path, serve_site: SiteFactory) -> None:

@@ -1,0 +1,70 @@
+"""The page step: what runs on each fetched page (`PageProcessor`), and the default one, which
+follows the links of HTML pages (`LinkFollower`). Router-based steps live in `crawler.router`."""
+
+from __future__ import annotations
+
+from typing import Protocol, final
+
+from crawler.config import Config
+from crawler.models import FetchResult, PageOutput
+from crawler.parse import PageLinks, extract_links, header_says_nofollow
+from crawler.robots import product_token
+from crawler.urls import ScopePolicy
+
+
+class PageProcessor(Protocol):
+    """The pluggable step applied to each fetch result: what to follow and what to keep.
+
+    Called for every result, failed ones included. Links and follow-up requests still go
+    through scope, deduplication, depth and trap limits.
+    """
+
+    async def __call__(self, result: FetchResult, scope: ScopePolicy, /) -> PageOutput: ...
+
+
+@final
+class LinkFollower:
+    """The default page step: the links of HTML pages, nothing for anything else.
+
+    With `obey_nofollow`, nothing from a page whose X-Robots-Tag or robots meta tag says
+    nofollow, and no link marked rel="nofollow".
+    """
+
+    def __init__(
+        self, *, obey_nofollow: bool = True, agent: str = "crawler", limit: int | None = None
+    ) -> None:
+        self._obey_nofollow = obey_nofollow
+        self._agent = agent
+        self._limit = limit
+
+    @classmethod
+    def for_config(cls, config: Config) -> LinkFollower:
+        """The link step as the crawl's settings ask: robots meta, product token, link cap."""
+        return cls(
+            obey_nofollow=not config.ignore_robots_meta,
+            agent=product_token(config.user_agent),
+            limit=config.max_links_per_page,
+        )
+
+    async def __call__(self, result: FetchResult, scope: ScopePolicy | None = None) -> PageOutput:
+        links = self.links(result)
+        return PageOutput(links, dropped_links=links.dropped)
+
+    def links(self, result: FetchResult) -> PageLinks:
+        """The page's links, in document order (none if it is not HTML or says nofollow); past
+        `limit`, only counted."""
+        if not result.is_html:
+            return PageLinks()
+        if self._obey_nofollow and header_says_nofollow(result.robots_tag, self._agent):
+            return PageLinks()
+        return extract_links(
+            result.body,
+            result.final_url,
+            charset=result.charset,
+            obey_nofollow=self._obey_nofollow,
+            limit=self._limit,
+        )
+
+
+follow_html_links = LinkFollower()
+"""Follows HTML links, obeying nofollow: the step most custom steps build on."""

@@ -1,0 +1,52 @@
+"""The record writer: one task that stores finished requests in batches, so no worker waits for
+the database."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import final
+
+from crawler.frontier import Frontier
+from crawler.models import Outcome
+from crawler.progress import CrawlProgress
+from crawler.store import Storage
+
+WRITE_BATCH = 512
+
+
+@final
+class RecordWriter:
+    """Stores submitted outcomes, a batch to a transaction, and tells the frontier and the
+    progress counters once each batch is stored."""
+
+    def __init__(self, storage: Storage, frontier: Frontier, progress: CrawlProgress) -> None:
+        self._storage = storage
+        self._frontier = frontier
+        self._progress = progress
+        self._pending: list[Outcome] = []
+        self._has_pending = asyncio.Event()
+        self._closing = False
+
+    def submit(self, outcome: Outcome) -> None:
+        self._pending.append(outcome)
+        self._has_pending.set()
+
+    async def run(self) -> None:
+        """Store until `close()`; a storage error ends it (and so the crawl)."""
+        while True:
+            await self._has_pending.wait()
+            self._has_pending.clear()
+            while self._pending:
+                batch = self._pending[:WRITE_BATCH]
+                del self._pending[:WRITE_BATCH]
+                discovered = await self._storage.mark_done(batch)
+                self._progress.done += len(batch)
+                self._progress.errors += sum(1 for o in batch if o.record.error is not None)
+                self._frontier.settle(len(batch), discovered=discovered)
+            if self._closing:
+                return
+
+    async def close(self) -> None:
+        """Store everything submitted, then end `run()`."""
+        self._closing = True
+        self._has_pending.set()
