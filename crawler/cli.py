@@ -1,4 +1,8 @@
-"""The command line: `crawler SEEDS`, `export DB`, `stats DB`; errors become exit codes."""
+"""The command line: `crawler [crawl] SEEDS`, `export DB`, `stats DB`; errors become exit codes.
+
+The first argument names the command when it is one; anything else is a seeds file to crawl
+(`crawler crawl FILE` crawls a file named like a command).
+"""
 
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ from crawler.store import Storage, open_storage
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_STALLED = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
-SUBCOMMANDS = ("export", "stats")
+COMMANDS = ("crawl", "export", "stats")
 PROG = "crawler"
 
 log = logging.getLogger("crawler")
@@ -44,10 +48,12 @@ log = logging.getLogger("crawler")
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
+    command = arguments[0] if arguments and arguments[0] in COMMANDS else "crawl"
+    rest = arguments[1:] if arguments and arguments[0] == command else arguments
     try:
-        if arguments and arguments[0] in SUBCOMMANDS:
-            return _run_subcommand(arguments)
-        return _run_crawl(arguments)
+        if command == "crawl":
+            return _run_crawl(rest)
+        return _run_subcommand(command, rest)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -67,8 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _crawl_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
+        usage=f"{PROG} [crawl] SEEDS [options]",
         description="Crawl from the seeds in SEEDS and store one record per URL in --db."
-        f" Other commands: '{PROG} export DB', '{PROG} stats DB'.",
+        f" Other commands: '{PROG} export DB', '{PROG} stats DB'. A seeds file named like a"
+        f" command is crawled with '{PROG} crawl FILE'.",
         epilog="Every setting can also come from the TOML file (--config, else"
         " $CRAWLER_CONFIG, else config/crawler.toml) or from CRAWLER_<NAME> environment"
         " variables; precedence: flags > environment > file > defaults."
@@ -229,8 +237,12 @@ def _stats_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_subcommand(arguments: list[str]) -> int:
-    command, rest = arguments[0], arguments[1:]
+def _run_subcommand(command: str, rest: list[str]) -> int:
+    if not rest and Path(command).is_file():
+        raise UsageError(
+            f"'{command}' is a command: to crawl the seeds file '{command}', run"
+            f" '{PROG} crawl {command}'"
+        )
     if command == "export":
         namespace = _export_parser().parse_args(rest)
         what = ExportRequest(

@@ -13,9 +13,9 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol, final
+from typing import Protocol, final, get_args
 
-from crawler.config import RetryPolicy
+from crawler.config import ProxyStrategy, RetryPolicy
 from crawler.errors import ErrorKind
 from crawler.models import CrawlRequest, DocumentResponse, FetchResult, ProxyFigures
 from crawler.retry import can_retry, parse_retry_after, retry_delay
@@ -127,7 +127,7 @@ class RotatingProxy:
         self,
         proxies: Sequence[str],
         *,
-        strategy: str = "round-robin",
+        strategy: ProxyStrategy = "round-robin",
         ban_statuses: frozenset[int] = frozenset(),
         max_per_proxy: int | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -135,6 +135,8 @@ class RotatingProxy:
         if not proxies:
             raise ValueError("RotatingProxy needs at least one proxy")
         self._states = [_ProxyState(url) for url in proxies]
+        if strategy not in get_args(ProxyStrategy):
+            raise ValueError(f"unknown proxy strategy {strategy!r}")
         self._strategy = strategy
         self._ban_statuses = ban_statuses
         self._clock = clock

@@ -8,7 +8,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from functools import cached_property
-from typing import Final, final
+from typing import TypedDict, Unpack, final
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from yarl import URL
@@ -17,56 +17,62 @@ from crawler.models import FetchResult, FollowRequest, RequestOptions, Target
 from crawler.parse import base_url, header_says_nofollow, html_text, tree_links
 from crawler.urls import ScopePolicy, resolve_link
 
-_NO_JSON: Final = object()
 _METHOD = re.compile(r"[A-Z]{1,20}")
+
+
+class RequestArgs(TypedDict, total=False):
+    """What a request adds to a plain GET of its URL: the keyword arguments of `Request` and
+    `Page.follow`. Any left out take the defaults shown in `Request`."""
+
+    method: str
+    headers: Mapping[str, str] | None
+    body: bytes | str | None
+    json: object
+    meta: Mapping[str, object] | None
+    priority: int
+    dont_filter: bool
+    handler: str | None
 
 
 @final
 class Request:
     """A request for the crawl to make: yield it from a handler (`page.follow` builds one).
 
-    `meta` (JSON-serialisable) reaches the new page as `page.meta`; `priority` orders the
-    queued requests of one host (higher first); `handler` names the route for the new page
-    instead of matching its URL. Requests are deduplicated by method, URL and body (never by
-    headers) unless `dont_filter` is set. Raises `ValueError`/`TypeError` for bad arguments.
+    Options (`RequestArgs`), all keyword-only: `method` ("GET"), `headers`, `body` (bytes or
+    text) or `json` (any JSON-serialisable value, sent with its Content-Type), `meta`
+    (JSON-serialisable; it reaches the new page as `page.meta`), `priority` (0; higher goes
+    first among the queued requests of one host), `dont_filter` (False), `handler` (the route
+    for the new page, by name, instead of matching its URL). Requests are deduplicated by
+    method, URL and body (never by headers) unless `dont_filter` is set. Raises
+    `ValueError`/`TypeError` for bad arguments.
     """
 
     __slots__ = ("body", "dont_filter", "handler", "headers", "meta", "method", "priority", "url")
 
-    def __init__(  # noqa: PLR0913  # the request options, keyword-only: the public contract
-        self,
-        url: str,
-        *,
-        method: str = "GET",
-        headers: Mapping[str, str] | None = None,
-        body: bytes | str | None = None,
-        json: object = _NO_JSON,
-        meta: Mapping[str, object] | None = None,
-        priority: int = 0,
-        dont_filter: bool = False,
-        handler: str | None = None,
-    ) -> None:
+    def __init__(self, url: str, **options: Unpack[RequestArgs]) -> None:
         if not isinstance(url, str):
             raise TypeError(f"a request URL must be a str, not {type(url).__name__}")
+        method = options.get("method", "GET")
         if not _METHOD.fullmatch(method.upper()):
             raise ValueError(f"not an HTTP method: {method!r}")
-        headers = dict(headers or {})
+        headers = dict(options.get("headers") or {})
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
             raise TypeError("request header names and values must be str")
-        if json is not _NO_JSON:
+        body = options.get("body")
+        if "json" in options:
             if body is not None:
                 raise ValueError("give a request body or json, not both")
-            body = _json_text(json, "json").encode()
+            body = _json_text(options["json"], "json").encode()
             if not any(name.lower() == "content-type" for name in headers):
                 headers["Content-Type"] = "application/json"
         self.url = url
         self.method = method.upper()
         self.headers: dict[str, str] = headers
         self.body: bytes | None = body.encode() if isinstance(body, str) else body
-        self.meta: dict[str, object] = dict(meta or {})
-        self.priority = priority
-        self.dont_filter = dont_filter
-        self.handler = handler
+        self.meta: dict[str, object] = dict(options.get("meta") or {})
+        self.priority = options.get("priority", 0)
+        self.dont_filter = options.get("dont_filter", False)
+        self.handler = options.get("handler")
         _json_text(self.meta, "meta")  # fail here, in the handler that built it
 
     def __repr__(self) -> str:
@@ -207,32 +213,10 @@ class Page:
         """The links of `nodes` (default: the page's links) as targets, before scope."""
         return tree_links(self.tree, self.final_url, obey_nofollow=self._obey_nofollow, nodes=nodes)
 
-    def follow(  # noqa: PLR0913  # the same options as `Request`
-        self,
-        url: str,
-        *,
-        method: str = "GET",
-        headers: Mapping[str, str] | None = None,
-        body: bytes | str | None = None,
-        json: object = _NO_JSON,
-        meta: Mapping[str, object] | None = None,
-        priority: int = 0,
-        dont_filter: bool = False,
-        handler: str | None = None,
-    ) -> Request:
-        """A `Request` for `url`, resolved against this page (and its `<base href>`)."""
-        resolved = self._resolve(url)
-        return Request(
-            resolved,
-            method=method,
-            headers=headers,
-            body=body,
-            json=json,
-            meta=meta,
-            priority=priority,
-            dont_filter=dont_filter,
-            handler=handler,
-        )
+    def follow(self, url: str, **options: Unpack[RequestArgs]) -> Request:
+        """A `Request` for `url`, resolved against this page (and its `<base href>`), with the
+        options a `Request` takes."""
+        return Request(self._resolve(url), **options)
 
     @cached_property
     def base(self) -> URL:

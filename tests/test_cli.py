@@ -104,6 +104,24 @@ async def test_seeds_from_stdin(tmp_path: Path, serve_site: SiteFactory) -> None
     assert len(site.hits) == 4
 
 
+@pytest.mark.parametrize("name", ["export", "stats", "crawl"])
+async def test_a_seeds_file_named_like_a_command_is_crawled_with_crawl(
+    tmp_path: Path, serve_site: SiteFactory, name: str
+) -> None:
+    site = await serve_site(2)
+    (tmp_path / name).write_text(site.url("/") + "\n")
+
+    ambiguous = await run_cli(name, cwd=tmp_path)
+    explicit = await run_cli("crawl", name, "--db", "crawl.db", "--no-progress", cwd=tmp_path)
+    by_path = await run_cli(f"./{name}", "--db", "crawl.db", "--no-progress", cwd=tmp_path)
+
+    if name != "crawl":  # `crawler crawl` alone asks for its SEEDS
+        assert ambiguous.returncode == 2
+        assert f"run 'crawler crawl {name}'" in ambiguous.stderr
+    assert (explicit.returncode, by_path.returncode) == (0, 0), explicit.stderr + by_path.stderr
+    assert len(site.hits) == 3  # the second crawl found everything recorded
+
+
 async def test_invalid_seed_lines_are_reported_with_line_numbers_and_skipped(
     tmp_path: Path, serve_site: SiteFactory
 ) -> None:

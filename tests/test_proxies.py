@@ -284,3 +284,8 @@ async def test_socks5_proxies_carry_the_crawl_and_dead_ones_give_proxy_errors(
     assert [(r.status, r.error) for r in through_socks] == [(200, None)] * 5
     assert [(r.status, r.error) for r in through_dead] == [(None, "proxy")]
     assert dict(site.hits) == hits
+
+
+def test_an_unknown_rotation_strategy_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown proxy strategy 'fastest'"):
+        RotatingProxy(["http://p:1"], strategy="fastest")  # type: ignore[arg-type]
