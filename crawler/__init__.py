@@ -1,4 +1,7 @@
-"""A fast, polite, crash-safe web crawler: CLI, container job, or library."""
+"""A fast, polite, crash-safe web crawler: CLI, container job, or library.
+
+Public names and `__all__` only; everything is defined elsewhere.
+"""
 
 from crawler.api import Crawler, StoredItem, read_items
 from crawler.config import Config, __version__, load_config

@@ -1,6 +1,9 @@
 """Which addresses a crawl may connect to: public ones, and the private ones its seeds and
 proxies name (unless `allow_private_networks`). Checked on the address actually connected to,
-after DNS, so a public name pointing at 10.0.0.1 or 169.254.169.254 is refused too."""
+after DNS, so a public name pointing at 10.0.0.1 or 169.254.169.254 is refused too.
+
+It knows no session: `crawler.http` plugs its socket factory into the connector.
+"""
 
 from __future__ import annotations
 

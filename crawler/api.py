@@ -1,4 +1,8 @@
-"""`Crawler`: the library's entry point. Your routes and hooks around the engine, over a store."""
+"""`Crawler`: the library's entry point. Your routes and hooks around the engine, over a store.
+
+It opens the store (unless it is given one) and hands it to the engine; it fetches,
+parses and decides nothing itself.
+"""
 
 from __future__ import annotations
 

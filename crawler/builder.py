@@ -3,6 +3,8 @@ while the crawl runs, the session, robots.txt, the polite fetch and the sitemap 
 
 Settings become components here and nowhere else: each component gets only the values it
 needs, and none of them reads the `Config` itself.
+
+It runs nothing: the engine does.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 The first argument names the command when it is one; anything else is a seeds file to crawl
 (`crawler crawl FILE` crawls a file named like a command).
+
+The only module that reads `sys.argv` and maps errors to exit codes; nothing imports it.
 """
 
 from __future__ import annotations

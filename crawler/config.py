@@ -6,6 +6,8 @@ The settings come in small frozen parts (`CrawlScope`, `Limits`, `Politeness`, `
 that needs only its part is typed with that part. CLI flags, `CRAWLER_*` variables, TOML keys,
 `config/crawler.toml` and the README's table all come from these declarations
 (`python -m crawler.config_docs` rewrites the last two). Only this module reads `os.environ`.
+
+It knows no component.
 """
 
 from __future__ import annotations

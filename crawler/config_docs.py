@@ -2,6 +2,8 @@
 
 `python -m crawler.config_docs` rewrites both after a setting changes in `crawler/config.py`;
 a test fails while either is out of date.
+
+Nothing imports it.
 """
 
 from __future__ import annotations

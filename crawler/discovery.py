@@ -1,4 +1,7 @@
-"""Discovery beyond links: the pages that the seed sites' sitemaps list."""
+"""Discovery beyond links: the pages that the seed sites' sitemaps list.
+
+It fetches only through the function it is given and queues only through `Storage`.
+"""
 
 from __future__ import annotations
 

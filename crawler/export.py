@@ -1,4 +1,7 @@
-"""Export writers: JSON Lines and CSV, of the records (one per URL) or of the parsers' items."""
+"""Export writers: JSON Lines and CSV, of the records (one per URL) or of the parsers' items.
+
+It reads any `Storage`'s records and items; it knows no backend.
+"""
 
 from __future__ import annotations
 

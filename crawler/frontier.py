@@ -1,4 +1,8 @@
-"""What to fetch next: a bounded in-memory window over the stored queue, per-host limits."""
+"""What to fetch next: a bounded in-memory window over the stored queue, per-host limits.
+
+It talks to the store only through `Storage` and knows no HTTP; each host's delay comes from
+the throttle (`delay_of`), which owns it.
+"""
 
 from __future__ import annotations
 

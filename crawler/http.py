@@ -1,4 +1,8 @@
-"""The one shared `ClientSession`, the fetch of one request, and aiohttp errors mapped to ours."""
+"""The one shared `ClientSession`, the fetch of one request, and aiohttp errors mapped to ours.
+
+The only module that imports aiohttp. It knows no store, robots.txt or scope: redirect hops
+are put to the `HopCheck` it is given.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Logging set-up: readable text on a terminal, or one JSON object per line for a scheduler."""
+"""Logging set-up: readable text on a terminal, or one JSON object per line for a scheduler.
+
+The only place that configures log handlers.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 A middleware is any async callable `(request, call_next) -> FetchResult`. It may change the
 request (headers, proxy) before calling `call_next`, look at or replace the result after it,
 or answer without calling it at all. In a list, the first middleware is the outermost.
+
+It knows neither aiohttp nor the store.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Shared frozen records passed between the frontier, the fetcher, the engine and the store."""
+"""Shared frozen records passed between the frontier, the fetcher, the engine and the store.
+
+Records only: no I/O and no decisions.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""What a parser sees and yields: `Page` (a fetched page, its tree and links) and `Request`."""
+"""What a parser sees and yields: `Page` (a fetched page, its tree and links) and `Request`.
+
+It knows no store, engine or network.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Link extraction from HTML with selectolax's lexbor parser."""
+"""Link extraction from HTML with selectolax's lexbor parser.
+
+Pure: bytes in, links and directives out; no network, no store.
+"""
 
 from __future__ import annotations
 

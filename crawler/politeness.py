@@ -1,4 +1,7 @@
-"""The polite way to fetch: robots.txt first, every redirect hop checked, the host throttled."""
+"""The polite way to fetch: robots.txt first, every redirect hop checked, the host throttled.
+
+It owns no delay (the throttle does) and no queue (the frontier does).
+"""
 
 from __future__ import annotations
 

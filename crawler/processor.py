@@ -1,5 +1,8 @@
 """The page step: what runs on each fetched page (`PageProcessor`), and the default one, which
-follows the links of HTML pages (`LinkFollower`). Router-based steps live in `crawler.router`."""
+follows the links of HTML pages (`LinkFollower`). Router-based steps live in `crawler.router`.
+
+No I/O beyond parsing the body it is given.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """Progress: the live counters of a run, shown as a line on a terminal, else logged now and
-then."""
+then.
+
+It reads the counters and changes nothing.
+"""
 
 from __future__ import annotations
 

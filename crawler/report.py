@@ -1,4 +1,7 @@
-"""The `stats` report: counts by status, error and host, duration and rate of a crawl."""
+"""The `stats` report: counts by status, error and host, duration and rate of a crawl.
+
+It formats `CrawlStats`; it reads no database itself.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""robots.txt per origin (RFC 9309, parsed by Protego): fetched once, cached, shared."""
+"""robots.txt per origin (RFC 9309, parsed by Protego): fetched once, cached, shared.
+
+It fetches only through the function it is given; it knows no aiohttp.
+"""
 
 from __future__ import annotations
 

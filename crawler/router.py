@@ -1,6 +1,9 @@
 """Routes: which handler parses which page, what it yields (items through the pipelines, and
 requests to follow), and the hooks around a crawl. `RouteProcessor` is the engine's page step
-for a `Router`."""
+for a `Router`.
+
+It knows no store and no network: pages in, items and requests out.
+"""
 
 from __future__ import annotations
 

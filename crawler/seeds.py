@@ -2,6 +2,8 @@
 
 Seeds are streamed: a file of millions of lines is never held in memory at once. In a file,
 one URL per line; `#` comments and blank lines are skipped, bad lines reported.
+
+It writes only through `Storage.add_requests`.
 """
 
 from __future__ import annotations

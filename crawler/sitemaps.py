@@ -1,4 +1,7 @@
-"""Sitemaps (sitemaps.org): the page URLs of a `<urlset>`, the children of a `<sitemapindex>`."""
+"""Sitemaps (sitemaps.org): the page URLs of a `<urlset>`, the children of a `<sitemapindex>`.
+
+Pure parsing: no network.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """Per-host delays, kept in one place: adaptive (they follow latency and back off on trouble),
-never below the configured delay or the robots.txt Crawl-delay; and hosts given up."""
+never below the configured delay or the robots.txt Crawl-delay; and hosts given up.
+
+Pure state, no I/O: the frontier asks it for delays, the polite fetch tells it what happened.
+"""
 
 from __future__ import annotations
 

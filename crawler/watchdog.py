@@ -1,4 +1,7 @@
-"""The watchdog: gives up requests busy too long, and notices a crawl that makes no progress."""
+"""The watchdog: gives up requests busy too long, and notices a crawl that makes no progress.
+
+It cancels workers and stores nothing.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """The record writer: one task that stores finished requests in batches, so no worker waits for
-the database."""
+the database.
+
+The only caller of `Storage.mark_done`.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""`SqliteStorage`: the frontier and the records in one SQLite file (aiosqlite, WAL)."""
+"""`SqliteStorage`: the frontier and the records in one SQLite file (aiosqlite, WAL).
+
+It knows neither HTTP nor HTML; only `crawler.store` chooses it.
+"""
 
 from __future__ import annotations
 

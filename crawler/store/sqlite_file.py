@@ -1,4 +1,7 @@
-"""An SQLite crawl file: opening it, its tables and version, upgrades, and transactions."""
+"""An SQLite crawl file: opening it, its tables and version, upgrades, and transactions.
+
+Only `crawler.store.sqlite` uses it.
+"""
 
 from __future__ import annotations
 
