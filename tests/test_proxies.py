@@ -18,7 +18,7 @@ from crawler.errors import ConfigError
 from crawler.middleware import OutgoingRequest, RotatingProxy, mask_credentials
 from crawler.models import CrawlRequest, FetchResult
 from crawler.store.sqlite import SqliteStorage
-from tests.conftest import Handler, SiteFactory, start_app
+from tests.conftest import Handler, SiteFactory, run_cli, start_app
 from tests.test_engine import crawl
 
 
@@ -211,6 +211,23 @@ def test_a_proxies_file_is_read_and_checked(tmp_path: Path) -> None:
     assert read_proxies_file(good) == ["http://10.0.0.5:3128", "https://u:p@proxy.test:8443"]
     with pytest.raises(ConfigError, match=r"bad\.txt:2: not an http\(s\) or socks proxy URL"):
         read_proxies_file(bad)
+
+
+async def test_a_bad_proxies_file_stops_the_cli_before_the_database_is_made(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "seeds.txt").write_text("http://127.0.0.1:9/\n")
+    (tmp_path / "bad.txt").write_text("http://ok:1\nsocks9://nope\n")
+
+    result = await run_cli(
+        "seeds.txt", "--db", "crawl.db", "--proxies-file", "bad.txt", cwd=tmp_path
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "crawler: error: bad.txt:2: not an http(s) or socks proxy URL"
+    )
+    assert not (tmp_path / "crawl.db").exists()
 
 
 async def test_a_proxy_failing_five_times_in_a_row_is_evicted() -> None:
