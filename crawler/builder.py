@@ -25,7 +25,7 @@ from crawler.middleware import Middleware, Retry, RotatingProxy
 from crawler.models import DocumentResponse
 from crawler.outcome import OutcomePolicy, OutcomeRules
 from crawler.politeness import Policies, PoliteFetch
-from crawler.robots import RobotsCache
+from crawler.robots import MAX_ROBOTS_BYTES, MAX_ROBOTS_REDIRECTS, RobotsCache
 from crawler.store import Storage
 from crawler.throttle import Throttle
 from crawler.urls import ScopePolicy
@@ -96,16 +96,23 @@ class CrawlBuilder:
             for socks_session in socks.values():
                 await socks_sessions.enter_async_context(socks_session)
             fetcher = Fetcher(session, max_size=config.max_size, socks_sessions=socks)
-            robots = None
-            if not config.ignore_robots:
-                robots = RobotsCache(
-                    self._document_fetch(fetcher.fetch_robots), user_agent=config.user_agent
-                )
+            robots = self._robots(fetcher)
             policies = Policies(robots, self.throttle, scope)
             yield Network(
                 PoliteFetch(fetcher, frontier, storage, policies, self._middlewares),
                 self._sitemap_loader(fetcher, robots, storage, scope),
             )
+
+    def _robots(self, fetcher: Fetcher) -> RobotsCache | None:
+        if self._config.ignore_robots:
+            return None
+
+        async def fetch_robots(url: str, proxy: str | None) -> DocumentResponse:
+            return await fetcher.fetch_document(
+                url, max_bytes=MAX_ROBOTS_BYTES, max_redirects=MAX_ROBOTS_REDIRECTS, proxy=proxy
+            )
+
+        return RobotsCache(self._document_fetch(fetch_robots), user_agent=self._config.user_agent)
 
     def _sitemap_loader(
         self, fetcher: Fetcher, robots: RobotsCache | None, storage: Storage, scope: ScopePolicy

@@ -37,8 +37,6 @@ from crawler.models import CrawlRequest, DocumentResponse, FetchResult, Target, 
 from crawler.urls import resolve_link
 
 MAX_REDIRECTS = 10
-ROBOTS_MAX_REDIRECTS = 5
-ROBOTS_MAX_BYTES = 500 * 1024
 DNS_CACHE_TTL_S = 300
 KEEPALIVE_S = 30.0
 CONNECT_TIMEOUT_CAP_S = 10.0
@@ -295,12 +293,6 @@ class Fetcher:
             return True
         response.error = None if verdict is HopVerdict.ALREADY_RECORDED else verdict
         return False
-
-    async def fetch_robots(self, url: str, proxy: str | None = None) -> DocumentResponse:
-        """GET a robots.txt: up to 5 redirects, at most 500 KiB kept."""
-        return await self.fetch_document(
-            url, max_bytes=ROBOTS_MAX_BYTES, max_redirects=ROBOTS_MAX_REDIRECTS, proxy=proxy
-        )
 
     async def fetch_document(
         self,

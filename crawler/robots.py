@@ -20,12 +20,14 @@ from crawler.models import DocumentResponse
 log = logging.getLogger("crawler")
 
 MAX_ROBOTS_BYTES = 500 * 1024
+MAX_ROBOTS_REDIRECTS = 5  # RFC 9309 2.3.1.2: more means "unavailable"
 CACHE_TTL_S = 24 * 3600.0
 UNREACHABLE_RETRY_S = 60.0
 _OK, _CLIENT_ERROR = range(200, 300), range(400, 500)
 
 RobotsFetch = Callable[[str], Awaitable[DocumentResponse]]
-"""Fetches a robots.txt URL, following up to 5 redirects and keeping at most 500 KiB."""
+"""Fetches a robots.txt URL, following up to MAX_ROBOTS_REDIRECTS redirects and keeping at
+most MAX_ROBOTS_BYTES of it."""
 
 
 @dataclass(frozen=True, slots=True)
