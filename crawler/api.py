@@ -7,18 +7,17 @@ parses and decides nothing itself.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import signal
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, final
 
 from crawler.config import Config
-from crawler.engine import Engine
+from crawler.engine import Engine, signals_handled
 from crawler.middleware import Middleware
 from crawler.models import CrawlSummary, Target
 from crawler.page import Request
@@ -85,12 +84,15 @@ class Crawler:
         Raises `SeedError` when no seed is a valid http(s) URL, `StorageError` when the
         database cannot be used."""
         targets = crawl_seeds(seeds)
-        self.config.proxy_urls  # noqa: B018  # reads the proxies file: a bad one fails here, first
         self._engine = None
         early: list[int] = []  # signals that came before the engine existed
-        with _signals_handled(handle_signals, lambda number: self._on_signal(number, early)):
-            log.info("crawl started", extra={"db": str(self.config.db)})
-            storage = self.storage or await open_storage(self.config.db)
+        with signals_handled(handle_signals, lambda number: self._on_signal(number, early)):
+            storage = self.storage
+            if storage is None:
+                log.info("crawl started", extra={"db": str(self.config.db)})
+                storage = await open_storage(self.config.db)
+            else:
+                log.info("crawl started")
             try:
                 for start_hook in self.router.on_start:
                     await start_hook()
@@ -123,22 +125,6 @@ class Crawler:
         Ctrl-C stops the crawl gracefully and returns."""
         in_main_thread = threading.current_thread() is threading.main_thread()
         return run_async(self.crawl(seeds, handle_signals=in_main_thread))
-
-
-@contextlib.contextmanager
-def _signals_handled(enabled: bool, handler: Callable[[int], None]) -> Iterator[None]:
-    """SIGINT and SIGTERM call `handler` (on the event loop) while the block runs."""
-    if not enabled:
-        yield
-        return
-    loop = asyncio.get_running_loop()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(number, handler, number)
-    try:
-        yield
-    finally:
-        for number in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(number)
 
 
 def run_async(work: Coroutine[object, object, T]) -> T:

@@ -1,8 +1,9 @@
 """Wires one crawl's parts from its `Config`: proxies, the request chain, the throttle, and,
 while the crawl runs, the session, robots.txt, the polite fetch and the sitemap loader.
 
-Settings become components here and nowhere else: each component gets only the values it
-needs, and none of them reads the `Config` itself.
+Settings become components here: each component gets the values it needs, or the part of
+`Config` it works from, typed as that part (`Limits` for the frontier, `RetryPolicy` for
+retries); the session, which needs values of four parts, gets the whole `Config`.
 
 It runs nothing: the engine does.
 """
@@ -37,25 +38,26 @@ DocumentFetch = Callable[[str, str | None], Awaitable[DocumentResponse]]
 class Network:
     """The parts that talk to the sites, open while the crawl runs."""
 
-    fetch: PoliteFetch
+    polite_fetch: PoliteFetch
     sitemaps: SitemapLoader | None
 
 
 @final
 class CrawlBuilder:
-    """One crawl's parts. The proxies file is read here, before anything is opened."""
+    """One crawl's parts. The proxies file is read here (again: `Config` checked it already)."""
 
     def __init__(self, config: Config, middlewares: Sequence[Middleware] = ()) -> None:
         self._config = config
         self._rules = OutcomeRules.for_config(config)
+        self._proxy_urls = config.proxy_urls()
         self.proxies = (
             RotatingProxy(
-                config.proxy_urls,
+                self._proxy_urls,
                 strategy=config.proxy_strategy,
                 ban_statuses=frozenset(config.proxy_ban_statuses),
                 max_per_proxy=config.proxy_concurrency,
             )
-            if config.proxy_urls
+            if self._proxy_urls
             else None
         )
         self.throttle = Throttle(
@@ -86,13 +88,13 @@ class CrawlBuilder:
         config = self._config
         # The seeds' hosts and the configured proxies are named by the user: the private-network
         # guard lets them through.
-        proxy_hosts = {URL(proxy).host or "" for proxy in config.proxy_urls}
+        proxy_hosts = {URL(proxy).host or "" for proxy in self._proxy_urls}
         allowed = await resolve_addresses(seed_hostnames | proxy_hosts)
         async with (
             build_session(config, private_addresses_allowed=allowed) as session,
             contextlib.AsyncExitStack() as socks_sessions,
         ):
-            socks = build_socks_sessions(config, config.proxy_urls)
+            socks = build_socks_sessions(config, self._proxy_urls)
             for socks_session in socks.values():
                 await socks_sessions.enter_async_context(socks_session)
             fetcher = Fetcher(session, max_size=config.max_size, socks_sessions=socks)

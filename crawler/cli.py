@@ -50,9 +50,14 @@ log = logging.getLogger("crawler")
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    command = arguments[0] if arguments and arguments[0] in COMMANDS else "crawl"
-    rest = arguments[1:] if arguments and arguments[0] == command else arguments
+    named = arguments[0] if arguments and arguments[0] in COMMANDS else None
+    command, rest = (named, arguments[1:]) if named else ("crawl", arguments)
     try:
+        if named and not rest and Path(named).is_file():
+            raise UsageError(
+                f"'{named}' is a command: to crawl the seeds file '{named}', run"
+                f" '{PROG} crawl {named}' (or '{PROG} ./{named}')"
+            )
         if command == "crawl":
             return _run_crawl(rest)
         return _run_subcommand(command, rest)
@@ -240,11 +245,6 @@ def _stats_parser() -> argparse.ArgumentParser:
 
 
 def _run_subcommand(command: str, rest: list[str]) -> int:
-    if not rest and Path(command).is_file():
-        raise UsageError(
-            f"'{command}' is a command: to crawl the seeds file '{command}', run"
-            f" '{PROG} crawl {command}'"
-        )
     if command == "export":
         namespace = _export_parser().parse_args(rest)
         what = ExportRequest(

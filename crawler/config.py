@@ -16,7 +16,6 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -66,6 +65,42 @@ def is_database_url(db: object) -> bool:
 def _database(value: object) -> Path | str:
     """A file path (SQLite), or a database server's URL kept as it is."""
     return value if is_database_url(value) and isinstance(value, str) else path(value)
+
+
+def read_proxies_file(file: Path | None) -> list[str]:
+    """Proxy URLs from a file, one a line (blank lines and # comments skipped).
+
+    Raises `ConfigError` if the file cannot be read or a line is not a proxy URL.
+    """
+    try:
+        return _proxy_lines(file)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _proxy_lines(file: Path | None) -> list[str]:
+    if file is None:
+        return []
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read proxies file {file}: {exc}") from None
+    proxies = []
+    for line_number, line in enumerate(lines, start=1):
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        if not entry.startswith(PROXY_SCHEMES):
+            raise ValueError(f"{file}:{line_number}: not an http(s) or socks proxy URL")
+        proxies.append(entry)
+    return proxies
+
+
+def _proxies_file(value: object) -> Path | None:
+    """A readable file of proxy URLs: it is read here, so a bad one is found at start-up."""
+    file = optional_path(value)
+    _proxy_lines(file)
+    return file
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -256,7 +291,7 @@ class Proxies(_Part):
     proxies_file: Path | None = setting(
         None,
         "a file of proxy URLs, one a line, added to proxy",
-        check=optional_path,
+        check=_proxies_file,
         metavar="FILE",
         example='"proxies.txt"',
     )
@@ -272,9 +307,8 @@ class Proxies(_Part):
         None, "requests in flight through one proxy at most", example="8"
     )
 
-    @cached_property
     def proxy_urls(self) -> tuple[str, ...]:
-        """`proxy`, then the URLs of `proxies_file` (read on first use).
+        """`proxy`, then the URLs of `proxies_file`, read now.
 
         Raises `ConfigError` if the file cannot be read or a line is not a proxy URL.
         """
@@ -295,28 +329,6 @@ PARTS: tuple[type[_Part], ...] = tuple(reversed(Config.__bases__))
 """The parts of `Config`, in the order its settings are listed."""
 SETTINGS: dict[str, Setting] = {declared.name: setting_of(declared) for declared in fields(Config)}
 DEFAULTS = Config()
-
-
-def read_proxies_file(file: Path | None) -> list[str]:
-    """Proxy URLs from a file, one a line (blank lines and # comments skipped).
-
-    Raises `ConfigError` if the file cannot be read or a line is not a proxy URL.
-    """
-    if file is None:
-        return []
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read proxies file {file}: {exc}") from None
-    proxies = []
-    for line_number, line in enumerate(lines, start=1):
-        entry = line.strip()
-        if not entry or entry.startswith("#"):
-            continue
-        if not entry.startswith(PROXY_SCHEMES):
-            raise ConfigError(f"{file}:{line_number}: not an http(s) or socks proxy URL")
-        proxies.append(entry)
-    return proxies
 
 
 def load_config(

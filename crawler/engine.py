@@ -8,10 +8,11 @@ page leaves behind from `crawler.outcome`, and where records go from the `Storag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import final
 
@@ -42,6 +43,22 @@ from crawler.writer import RecordWriter
 log = logging.getLogger("crawler")
 
 Worker = asyncio.Task[None]
+
+
+@contextlib.contextmanager
+def signals_handled(enabled: bool, handler: Callable[[int], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM call `handler` (on the event loop) while the block runs."""
+    if not enabled:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, handler, number)
+    try:
+        yield
+    finally:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)
 
 
 @final
@@ -104,13 +121,17 @@ class Engine:
             self.progress.in_flight = self._frontier.in_flight
         return self.progress
 
-    async def run(self, seeds: Iterable[Target | FollowRequest]) -> CrawlSummary:
-        """Crawl from `seeds` (added to the store unless already there) until done or stopped.
+    async def run(
+        self, seeds: Iterable[Target | FollowRequest], *, handle_signals: bool = False
+    ) -> CrawlSummary:
+        """Crawl from `seeds` (added to the store unless already there) until done or stopped;
+        with `handle_signals`, SIGINT and SIGTERM stop it (see `handle_signal`).
 
         The seeds are read in batches as they are stored: an iterator of millions is fine."""
         try:
-            queued = await queue_seeds(self._storage, seeds, is_stopping=lambda: self._stopping)
-            await self._run(queued)
+            with signals_handled(handle_signals, self.handle_signal):
+                queued = await queue_seeds(self._storage, seeds, is_stopping=lambda: self._stopping)
+                await self._run(queued)
         finally:
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
@@ -130,6 +151,7 @@ class Engine:
 
     async def _run(self, seeds: QueuedSeeds) -> None:
         config = self._config
+        self._workers = {}
         scope = ScopePolicy(config.scope, seeds.hostnames, allow=config.allow, deny=config.deny)
         totals = await self._storage.totals(by_host=config.max_pages_per_host is not None)
         self.progress.done_before = totals.done
@@ -214,7 +236,7 @@ class Engine:
     ) -> Outcome | None:
         """Fetch and process one request: its outcome, or None if it was deferred to retry."""
         try:
-            result = await network.fetch.fetch(request)
+            result = await network.polite_fetch.fetch(request)
         except Exception as exc:  # the worker boundary: one request must never kill the crawl
             log.error("fetching %s failed unexpectedly: %r", request.url, exc, exc_info=exc)
             result = FetchResult.failed(request, ErrorKind.INTERNAL)

@@ -6,7 +6,7 @@ Records only: no I/O and no decisions.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
@@ -222,13 +222,7 @@ class ProxyFigures:
 
     def as_dict(self) -> dict[str, int]:
         """The figures as `stats --json` and the logs show them (`evicted` as 0 or 1)."""
-        return {
-            "requests": self.requests,
-            "failures": self.failures,
-            "bans": self.bans,
-            "evicted": int(self.evicted),
-            "avg_latency_ms": self.avg_latency_ms,
-        }
+        return {figure.name: int(getattr(self, figure.name)) for figure in fields(self)}
 
 
 @dataclass(frozen=True, slots=True)

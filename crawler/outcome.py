@@ -15,8 +15,7 @@ from typing import final
 from crawler.config import Config, StoreBodies
 from crawler.errors import ErrorKind
 from crawler.models import CrawlRequest, FetchResult, Outcome, PageOutput, PageRecord
-from crawler.parse import NOINDEX_DIRECTIVES, header_directives, meta_says_noindex
-from crawler.robots import product_token
+from crawler.parse import NOINDEX_DIRECTIVES, MetaRobots, header_directives, meta_says_noindex
 from crawler.urls import ScopePolicy, TrapLimits, trap_reason
 
 SEEN_CACHE_SIZE = 50_000
@@ -50,8 +49,7 @@ class OutcomeRules:
     max_links_per_page: int
     traps: TrapLimits
     store_bodies: StoreBodies
-    obey_noindex: bool
-    agent: str  # the robots.txt product token that X-Robots-Tag lines may name
+    meta_robots: MetaRobots  # noindex pages' bodies are not kept, unless it says to ignore it
 
     @classmethod
     def for_config(cls, config: Config) -> OutcomeRules:
@@ -62,8 +60,7 @@ class OutcomeRules:
                 config.max_url_length, config.max_path_depth, config.max_segment_repeats
             ),
             store_bodies=config.store_bodies,
-            obey_noindex=not config.ignore_robots_meta,
-            agent=product_token(config.user_agent),
+            meta_robots=MetaRobots.for_settings(config),
         )
 
 
@@ -104,9 +101,10 @@ class OutcomePolicy:
             return None
         if keep == "html" and not result.is_html:
             return None
-        if not self._rules.obey_noindex:
+        meta_robots = self._rules.meta_robots
+        if not meta_robots.obeyed:
             return result.body
-        if header_directives(result.robots_tag, self._rules.agent) & NOINDEX_DIRECTIVES:
+        if header_directives(result.robots_tag, meta_robots.agent) & NOINDEX_DIRECTIVES:
             return None
         if result.is_html and meta_says_noindex(result.body, result.charset):
             return None

@@ -17,7 +17,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from yarl import URL
 
 from crawler.models import FetchResult, FollowRequest, RequestOptions, Target
-from crawler.parse import base_url, header_says_nofollow, html_text, tree_links
+from crawler.parse import MetaRobots, base_url, header_says_nofollow, html_text, tree_links
 from crawler.urls import ScopePolicy, resolve_link
 
 _METHOD = re.compile(r"[A-Z]{1,20}")
@@ -55,6 +55,11 @@ class Request:
     def __init__(self, url: str, **options: Unpack[RequestArgs]) -> None:
         if not isinstance(url, str):
             raise TypeError(f"a request URL must be a str, not {type(url).__name__}")
+        unknown = options.keys() - RequestArgs.__optional_keys__
+        if unknown:
+            raise TypeError(
+                f"Request() got unexpected keyword arguments: {', '.join(sorted(unknown))}"
+            )
         method = options.get("method", "GET")
         if not _METHOD.fullmatch(method.upper()):
             raise ValueError(f"not an HTTP method: {method!r}")
@@ -127,13 +132,12 @@ class Page:
         result: FetchResult,
         *,
         scope: ScopePolicy,
-        obey_nofollow: bool = True,
-        agent: str = "crawler",
+        meta_robots: MetaRobots = MetaRobots(),
     ) -> None:
         self._result = result
         self._scope = scope
-        self._obey_nofollow = obey_nofollow
-        self._agent = agent
+        self._obey_nofollow = meta_robots.obeyed
+        self._agent = meta_robots.agent
 
     @property
     def url(self) -> str:

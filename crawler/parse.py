@@ -1,4 +1,5 @@
-"""Link extraction from HTML with selectolax's lexbor parser.
+"""Link extraction from HTML with selectolax's lexbor parser, and the page-level robots
+directives (rel=nofollow, robots meta tags, X-Robots-Tag).
 
 Pure: bytes in, links and directives out; no network, no store.
 """
@@ -9,11 +10,13 @@ import codecs
 import re
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import final
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from yarl import URL
 
+from crawler.config import Politeness
 from crawler.models import Target
 from crawler.urls import LinkResolver, resolve_link
 
@@ -228,3 +231,21 @@ def base_url(tree: LexborHTMLParser, page_url: URL) -> URL:
             target = resolve_link(page_url, href)
             return URL(target.url, encoded=True) if target is not None else page_url
     return page_url
+
+
+@dataclass(frozen=True, slots=True)
+class MetaRobots:
+    """How pages' own robots directives (rel=nofollow, `<meta name="robots">`, X-Robots-Tag)
+    are taken: obeyed or not, and the product token their per-agent lines may name."""
+
+    obeyed: bool = True
+    agent: str = "crawler"
+
+    @classmethod
+    def for_settings(cls, politeness: Politeness) -> MetaRobots:
+        return cls(not politeness.ignore_robots_meta, product_token(politeness.user_agent))
+
+
+def product_token(user_agent: str) -> str:
+    """The name robots.txt groups match: `crawler/0.1.0 (...)` gives `crawler`."""
+    return user_agent.split("/", 1)[0].split(" ", 1)[0] or user_agent

@@ -26,7 +26,7 @@ log = logging.getLogger("crawler")
 @final
 class RobotsCheck:
     """The robots.txt middleware: a disallowed URL is answered here, never requested; a
-    Crawl-delay goes to `on_crawl_delay(host, seconds)`."""
+    Crawl-delay goes to `on_crawl_delay(host, seconds)` (the throttle's)."""
 
     def __init__(self, robots: RobotsCache, on_crawl_delay: Callable[[str, float], None]) -> None:
         self._robots = robots
@@ -69,13 +69,14 @@ class PoliteFetch:
         self._robots = policies.robots
         self._throttle = policies.throttle
         self._scope = policies.scope
-        self._given_up: set[str] = set()
-        robots = [RobotsCheck(self._robots, self._slow_down)] if self._robots else []
+        robots = [RobotsCheck(self._robots, self._throttle.set_crawl_delay)] if self._robots else []
         self._send_through_middlewares = chain([*robots, *middlewares], self._send)
 
     async def fetch(self, request: CrawlRequest) -> FetchResult:
-        if self._throttle.is_given_up(request.host):
+        host = request.host
+        if self._throttle.is_given_up(host):
             return FetchResult.failed(request, ErrorKind.HOST_FAILED)
+        delay_before = self._throttle.delay_of(host)
         options = request.options
         outgoing = (
             OutgoingRequest(request, dict(options.headers))
@@ -83,20 +84,18 @@ class PoliteFetch:
             else OutgoingRequest(request)
         )
         result = await self._send_through_middlewares(outgoing)
-        host = request.host
-        before = self._throttle.delay_of(host)
+        was_given_up = self._throttle.is_given_up(host)
         self._throttle.observe(
             host, status=result.status, error=result.error, elapsed_s=result.elapsed_ms / 1000
         )
         if self._throttle.is_given_up(host):
-            self._give_up(host, result)
-        elif (delay := self._throttle.delay_of(host)) > before:
+            if not was_given_up:
+                self._give_up(host, result)
+        elif (delay := self._throttle.delay_of(host)) > delay_before:
+            # Slower than when this request started (trouble, or robots.txt's Crawl-delay): the
+            # host's next request waits that long from now.
             self._frontier.postpone(host, delay)
         return result
-
-    def _slow_down(self, host: str, crawl_delay: float) -> None:
-        if self._throttle.set_crawl_delay(host, crawl_delay):
-            self._frontier.postpone(host, self._throttle.delay_of(host))
 
     async def _send(self, request: OutgoingRequest) -> FetchResult:
         """The innermost step of the chain: the fetch itself."""
@@ -108,11 +107,9 @@ class PoliteFetch:
         )
 
     def _give_up(self, host: str, result: FetchResult) -> None:
-        if host not in self._given_up:
-            self._given_up.add(host)
-            last = result.error or result.status
-            log.warning("giving up on %s after repeated failures (last: %s)", host, last)
-            self._frontier.drop_delay(host)
+        last = result.error or result.status
+        log.warning("giving up on %s after repeated failures (last: %s)", host, last)
+        self._frontier.drop_delay(host)
 
     def _hop_check(self, request: CrawlRequest) -> HopCheck:
         async def check(target: Target) -> HopVerdict | ErrorKind:

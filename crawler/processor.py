@@ -10,8 +10,7 @@ from typing import Protocol, final
 
 from crawler.config import Config
 from crawler.models import FetchResult, PageOutput
-from crawler.parse import PageLinks, extract_links, header_says_nofollow
-from crawler.robots import product_token
+from crawler.parse import MetaRobots, PageLinks, extract_links, header_says_nofollow
 from crawler.urls import ScopePolicy
 
 
@@ -29,25 +28,20 @@ class PageProcessor(Protocol):
 class LinkFollower:
     """The default page step: the links of HTML pages, nothing for anything else.
 
-    With `obey_nofollow`, nothing from a page whose X-Robots-Tag or robots meta tag says
-    nofollow, and no link marked rel="nofollow".
+    Unless `meta_robots` says to ignore them: nothing from a page whose X-Robots-Tag or robots
+    meta tag says nofollow, and no link marked rel="nofollow".
     """
 
-    def __init__(
-        self, *, obey_nofollow: bool = True, agent: str = "crawler", limit: int | None = None
-    ) -> None:
-        self._obey_nofollow = obey_nofollow
-        self._agent = agent
+    def __init__(self, meta_robots: MetaRobots = MetaRobots(), limit: int | None = None) -> None:
+        self.meta_robots = meta_robots
+        self._obey_nofollow = meta_robots.obeyed
+        self._agent = meta_robots.agent
         self._limit = limit
 
     @classmethod
     def for_config(cls, config: Config) -> LinkFollower:
         """The link step as the crawl's settings ask: robots meta, product token, link cap."""
-        return cls(
-            obey_nofollow=not config.ignore_robots_meta,
-            agent=product_token(config.user_agent),
-            limit=config.max_links_per_page,
-        )
+        return cls(MetaRobots.for_settings(config), config.max_links_per_page)
 
     async def __call__(self, result: FetchResult, scope: ScopePolicy | None = None) -> PageOutput:
         links = self.links(result)

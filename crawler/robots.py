@@ -16,6 +16,7 @@ from protego import Protego
 
 from crawler.errors import ErrorKind
 from crawler.models import DocumentResponse
+from crawler.parse import product_token
 
 log = logging.getLogger("crawler")
 
@@ -119,8 +120,3 @@ class RobotsCache:
         # RFC 9309: a server error or no answer means "disallow everything", for now.
         error = response.error or ErrorKind.ROBOTS
         return _Rules(None, allow_all=False, expires=now + UNREACHABLE_RETRY_S, error=error)
-
-
-def product_token(user_agent: str) -> str:
-    """The name robots.txt groups match: `crawler/0.1.0 (...)` gives `crawler`."""
-    return user_agent.split("/", 1)[0].split(" ", 1)[0] or user_agent

@@ -31,7 +31,6 @@ from crawler.errors import ErrorKind
 from crawler.models import CrawlSummary, FetchResult, FollowRequest, ItemRecord, PageOutput
 from crawler.page import Page, Request
 from crawler.processor import LinkFollower
-from crawler.robots import product_token
 from crawler.urls import ScopePolicy
 
 log = logging.getLogger("crawler")
@@ -177,8 +176,6 @@ class RouteProcessor:
 
     def __init__(self, router: Router, config: Config) -> None:
         self._router = router
-        self._obey_nofollow = not config.ignore_robots_meta
-        self._agent = product_token(config.user_agent)
         self._follow_links = LinkFollower.for_config(config)
 
     async def __call__(self, result: FetchResult, scope: ScopePolicy, /) -> PageOutput:
@@ -187,7 +184,7 @@ class RouteProcessor:
             if result.error is not None:
                 await self._report(PageError(result.request.url, result.error, status))
             return PageOutput()
-        page = Page(result, scope=scope, obey_nofollow=self._obey_nofollow, agent=self._agent)
+        page = Page(result, scope=scope, meta_robots=self._follow_links.meta_robots)
         name = result.request.options.handler if result.request.options else None
         run = _HandlerRun(page, self._router.pipeline)
         try:

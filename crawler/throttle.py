@@ -58,12 +58,10 @@ class Throttle:
         floor = self._crawl_delays.get(host)
         return delay if floor is None or floor <= delay else floor
 
-    def set_crawl_delay(self, host: str, seconds: float) -> bool:
-        """Take the Crawl-delay of `host`'s robots.txt (at most MAX_CRAWL_DELAY_S); True if it
-        makes the host slower than it was."""
-        before = self.delay_of(host)
+    def set_crawl_delay(self, host: str, seconds: float) -> None:
+        """Take the Crawl-delay of `host`'s robots.txt (at most MAX_CRAWL_DELAY_S) as the
+        host's least delay."""
         self._crawl_delays[host] = min(seconds, MAX_CRAWL_DELAY_S)
-        return self.delay_of(host) > before
 
     def observe(
         self, host: str, *, status: int | None, error: str | None, elapsed_s: float

@@ -583,6 +583,8 @@ def test_bad_registrations_fail_at_once() -> None:
         Request("http://a.test/", method="GE T")
     with pytest.raises(TypeError, match="must be str"):
         Request("http://a.test/", headers={"X-N": 1})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match="unexpected keyword arguments: methd, prioriti"):
+        Request("http://a.test/", methd="POST", prioriti=3)  # type: ignore[call-arg]
 
 
 def _append_to(errors: list[PageError]) -> Callable[[PageError], Awaitable[None]]:

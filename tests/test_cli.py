@@ -115,9 +115,8 @@ async def test_a_seeds_file_named_like_a_command_is_crawled_with_crawl(
     explicit = await run_cli("crawl", name, "--db", "crawl.db", "--no-progress", cwd=tmp_path)
     by_path = await run_cli(f"./{name}", "--db", "crawl.db", "--no-progress", cwd=tmp_path)
 
-    if name != "crawl":  # `crawler crawl` alone asks for its SEEDS
-        assert ambiguous.returncode == 2
-        assert f"run 'crawler crawl {name}'" in ambiguous.stderr
+    assert ambiguous.returncode == 2
+    assert f"run 'crawler crawl {name}'" in ambiguous.stderr
     assert (explicit.returncode, by_path.returncode) == (0, 0), explicit.stderr + by_path.stderr
     assert len(site.hits) == 3  # the second crawl found everything recorded
 

@@ -117,3 +117,13 @@ def test_config_is_frozen() -> None:
 
     with pytest.raises(AttributeError):
         config.concurrency = 1  # type: ignore[misc]
+
+
+def test_a_proxies_file_is_checked_with_the_settings(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_text("http://ok:1\nftp://nope\n")
+
+    with pytest.raises(ConfigError, match=r"'proxies_file' from Config\(\): .*bad\.txt:2"):
+        Config(proxies_file=bad)
+    with pytest.raises(ConfigError, match="'proxies_file' from --proxies-file: cannot read"):
+        load_config({"proxies_file": str(tmp_path / "missing.txt")}, environ={})

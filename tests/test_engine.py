@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import itertools
+import os
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -363,3 +365,23 @@ async def test_requests_carry_the_descriptive_default_user_agent(
     await crawl(tmp_path, [site.url("/ua")])
 
     assert agents == [f"crawler/{__version__} (async web crawler; aiohttp)"]
+
+
+async def test_an_engine_run_with_signals_handled_stops_gracefully_on_sigterm(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    site = await serve_site(200, delay_s=0.01)
+    config = Config(db=tmp_path / "crawl.db", progress=False, concurrency=4, shutdown_grace=5)
+    target = parse_absolute(site.url("/"))
+    assert target is not None
+    storage = await open_storage(config.db)
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.3, os.kill, os.getpid(), signal.SIGTERM)
+
+    summary = await asyncio.wait_for(Engine(config, storage).run([target], handle_signals=True), 20)
+    totals = await storage.totals()
+    await storage.close()
+
+    assert (summary.reason, summary.signal) == ("stopped", signal.SIGTERM)
+    assert 0 < totals.done < 201
+    assert totals.queued > 0  # what was not fetched is still queued for the next run

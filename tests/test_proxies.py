@@ -224,8 +224,9 @@ async def test_a_bad_proxies_file_stops_the_cli_before_the_database_is_made(
     )
 
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == (
-        "crawler: error: bad.txt:2: not an http(s) or socks proxy URL"
+    assert result.stderr.strip() == (
+        "crawler: error: bad value for 'proxies_file' from --proxies-file:"
+        " bad.txt:2: not an http(s) or socks proxy URL"
     )
     assert not (tmp_path / "crawl.db").exists()
 

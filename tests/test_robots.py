@@ -10,7 +10,8 @@ import pytest
 from aiohttp import web
 
 from crawler.models import DocumentResponse
-from crawler.robots import UNREACHABLE_RETRY_S, RobotsCache, product_token
+from crawler.parse import product_token
+from crawler.robots import UNREACHABLE_RETRY_S, RobotsCache
 from tests.conftest import Handler, SiteFactory
 from tests.test_engine import crawl
 

@@ -74,13 +74,15 @@ def test_good_answers_reset_the_failure_count() -> None:
 def test_a_hosts_delay_is_at_least_its_crawl_delay_and_none_once_given_up() -> None:
     throttle = Throttle(per_host=4, base_delay=0.5)
 
-    slower = throttle.set_crawl_delay("h", 2.0)
-    not_slower = throttle.set_crawl_delay("h", 1.0)
-    capped = throttle.set_crawl_delay("other", 3600.0)
+    throttle.set_crawl_delay("h", 2.0)
+    throttle.set_crawl_delay("low", 0.1)
+    throttle.set_crawl_delay("other", 3600.0)
+    crawl_delayed = throttle.delay_of("h")
     for _ in range(GIVE_UP_AFTER):
         throttle.observe("h", status=503, error="http", elapsed_s=0.0)
 
-    assert (slower, not_slower, capped) == (True, False, True)
+    assert crawl_delayed == 2.0
+    assert throttle.delay_of("low") == 0.5  # the configured delay is higher
     assert throttle.delay_of("other") == MAX_CRAWL_DELAY_S
     assert throttle.delay_of("unknown") == 0.5
     assert throttle.is_given_up("h")

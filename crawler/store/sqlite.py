@@ -6,7 +6,6 @@ It knows neither HTTP nor HTML; only `crawler.store` chooses it.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import time
 from collections import Counter
@@ -25,11 +24,25 @@ from crawler.models import (
     Outcome,
     PageRecord,
     ProxyFigures,
-    RequestOptions,
     RunEnd,
     Totals,
 )
-from crawler.store.sqlite_file import PROXY_FIGURES, State, Transaction, connect, prepare
+from crawler.store.sqlite_file import (
+    PROXIES_QUERY,
+    PROXY_FIGURES,
+    V4_PROXIES_QUERY,
+    State,
+    Transaction,
+    connect,
+    prepare,
+)
+from crawler.store.sqlite_rows import (
+    finish_row,
+    options_of,
+    options_row,
+    proxy_figures,
+    redirected_row,
+)
 
 QUEUED, CLAIMED, DONE = State.QUEUED, State.CLAIMED, State.DONE
 
@@ -83,9 +96,11 @@ _HOSTS_PER_CLAIM = 512
 class SqliteStorage:
     """A crawl database in one file. Open with `await SqliteStorage.open(path)`."""
 
-    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, connection: aiosqlite.Connection, path: Path, version: str) -> None:
         self._db = connection
         self._path = path
+        # A version-4 file opened read-only is read as it is: its proxies are counters there.
+        self._proxies_query = V4_PROXIES_QUERY if version == "4" else PROXIES_QUERY
         self._host_cursor = ""
         self._closed = False
         self._lock = asyncio.Lock()
@@ -98,14 +113,14 @@ class SqliteStorage:
         """
         connection = await connect(path, read_only=read_only)
         try:
-            await prepare(connection, path, read_only=read_only)
+            version = await prepare(connection, path, read_only=read_only)
         except sqlite3.Error as exc:
             await connection.close()
             raise StorageError(f"cannot use database {path}: {exc}") from None
         except StorageError:
             await connection.close()
             raise
-        return cls(connection, path)
+        return cls(connection, path, version)
 
     async def add_requests(self, requests: Sequence[CrawlRequest]) -> int:
         async with self._transaction():
@@ -118,7 +133,7 @@ class SqliteStorage:
         cursor = await self._db.executemany(_INSERT, plain)
         added = max(cursor.rowcount, 0)
         if len(plain) < len(requests):
-            rows = [_options_row(r) for r in requests if r.options is not None]
+            rows = [options_row(r) for r in requests if r.options is not None]
             cursor = await self._db.executemany(_INSERT_WITH_OPTIONS, rows)
             added += max(cursor.rowcount, 0)
         return added
@@ -168,7 +183,7 @@ class SqliteStorage:
     async def _queued_of(self, host: str, limit: int) -> list[CrawlRequest]:
         rows = await self._fetchall(_QUEUED_OF_HOST, (host, time.time(), limit))
         return [
-            CrawlRequest(url, host, depth, parent, retries, row_id, _options_of(options))
+            CrawlRequest(url, host, depth, parent, retries, row_id, options_of(options))
             for row_id, url, depth, parent, retries, *options in rows
         ]
 
@@ -184,8 +199,8 @@ class SqliteStorage:
         for outcome in outcomes:
             limits.update(outcome.limits_hit)
         async with self._transaction():
-            await self._db.executemany(_FINISH, [_finish_row(outcome) for outcome in outcomes])
-            redirected = [_redirected_row(*pair) for o in outcomes for pair in o.redirected]
+            await self._db.executemany(_FINISH, [finish_row(outcome) for outcome in outcomes])
+            redirected = [redirected_row(*pair) for o in outcomes for pair in o.redirected]
             if redirected:
                 await self._db.executemany(_RECORD_REDIRECTED, redirected)
             if limits:
@@ -230,23 +245,25 @@ class SqliteStorage:
         )
 
     async def save_run(self, end: RunEnd) -> None:
+        if end.host_budget is None and not end.proxies:
+            return
         left = None
         if end.host_budget is not None:
-            left = await self._scalar(
+            rows = await self._fetchall(
                 f"SELECT count(*) FROM urls WHERE state = {QUEUED:d} AND host IN"
                 f" (SELECT host FROM urls WHERE state = {DONE:d} GROUP BY host"
-                f" HAVING count(*) >= {end.host_budget:d})"
+                " HAVING count(*) >= ?)",
+                (end.host_budget,),
             )
+            left = int(rows[0][0])
         async with self._transaction():
             if left is not None:
-                await self._db.execute(_SET_COUNTER, ("max_pages_per_host", int(left)))
-            await self._db.executemany(
-                _SAVE_PROXY,
-                [
-                    (proxy, f.requests, f.failures, f.bans, int(f.evicted), f.avg_latency_ms)
-                    for proxy, f in end.proxies.items()
-                ],
-            )
+                await self._db.execute(_SET_COUNTER, ("max_pages_per_host", left))
+            rows_of_proxies = [
+                (proxy, *(int(value) for value in figures.as_dict().values()))
+                for proxy, figures in end.proxies.items()
+            ]
+            await self._db.executemany(_SAVE_PROXY, rows_of_proxies)
 
     async def body_of(self, url: str) -> bytes | None:
         """The stored body of a recorded URL, if the crawl kept it."""
@@ -287,17 +304,14 @@ class SqliteStorage:
         )
 
     async def _counters(self) -> dict[str, int]:
-        rows = await self._fetchall("SELECT name, value FROM counters ORDER BY name")
+        rows = await self._fetchall(
+            "SELECT name, value FROM counters WHERE name NOT LIKE 'proxy %' ORDER BY name"
+        )
         return {str(name): int(value) for name, value in rows}
 
     async def _proxies(self) -> dict[str, ProxyFigures]:
-        rows = await self._fetchall(
-            f"SELECT proxy, {', '.join(PROXY_FIGURES)} FROM proxies ORDER BY proxy"
-        )
-        return {
-            str(proxy): ProxyFigures(requests, failures, bans, bool(evicted), latency)
-            for proxy, requests, failures, bans, evicted, latency in rows
-        }
+        rows = await self._fetchall(self._proxies_query)
+        return {str(proxy): proxy_figures(figures) for proxy, *figures in rows}
 
     async def _group(self, expression: str) -> dict[str, int]:
         rows = await self._fetchall(
@@ -334,60 +348,3 @@ class SqliteStorage:
 
     def _transaction(self) -> Transaction:
         return Transaction(self._db, self._path, self._lock)
-
-
-def _options_row(request: CrawlRequest) -> tuple[object, ...]:
-    options = request.options or RequestOptions()
-    return (
-        request.url,
-        request.host,
-        request.depth,
-        request.parent,
-        options.variant,
-        options.priority,
-        None if options.method == "GET" else options.method,
-        json.dumps(options.headers) if options.headers else None,
-        options.body,
-        options.meta,
-        options.handler,
-    )
-
-
-def _options_of(columns: list[Any]) -> RequestOptions | None:
-    """The options stored in the columns `variant` to `handler`; None for a plain GET."""
-    variant, priority, method, headers, body, meta, handler = columns
-    if not variant and not priority and (method, headers, body, meta, handler) == (None,) * 5:
-        return None
-    return RequestOptions(
-        method=method or "GET",
-        headers=tuple((str(k), str(v)) for k, v in json.loads(headers)) if headers else (),
-        body=None if body is None else bytes(body),
-        meta=meta,
-        priority=priority,
-        handler=handler,
-        variant=variant,
-    )
-
-
-def _redirected_row(request: CrawlRequest, record: PageRecord) -> tuple[object, ...]:
-    return (request.url, request.host, request.depth, request.parent, *_result_columns(record))
-
-
-def _finish_row(outcome: Outcome) -> tuple[object, ...]:
-    return (*_result_columns(outcome.record), outcome.request.id)
-
-
-def _result_columns(record: PageRecord) -> tuple[object, ...]:
-    """A record's fetch results, in the column order of `_FINISH` and `_RECORD_REDIRECTED`."""
-    return (
-        record.final_url,
-        record.status,
-        record.content_type,
-        record.size,
-        record.sha256,
-        record.error,
-        record.retries,
-        record.fetched_at,
-        record.elapsed_ms,
-        record.redirects,
-    )

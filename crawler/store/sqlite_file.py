@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import fields
 from enum import IntEnum
 from pathlib import Path
 from typing import final
@@ -14,8 +15,10 @@ from typing import final
 import aiosqlite
 
 from crawler.errors import StorageError
+from crawler.models import ProxyFigures
 
 SCHEMA_VERSION = 5
+READ_ONLY_VERSIONS = ("4", "5")  # versions read as they are, without an upgrade
 
 
 class State(IntEnum):
@@ -55,23 +58,36 @@ CREATE TABLE IF NOT EXISTS {name} (
     UNIQUE (url, variant)
 );
 """
-_PROXIES_TABLE = """
-CREATE TABLE IF NOT EXISTS proxies (
-    proxy          TEXT PRIMARY KEY,
-    requests       INTEGER NOT NULL,
-    failures       INTEGER NOT NULL,
-    bans           INTEGER NOT NULL,
-    evicted        INTEGER NOT NULL,
-    avg_latency_ms INTEGER NOT NULL
+_COUNTERS_TABLE = """
+CREATE TABLE IF NOT EXISTS counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
 );
 """
-PROXY_FIGURES = ("requests", "failures", "bans", "evicted", "avg_latency_ms")
+PROXY_FIGURES = tuple(figure.name for figure in fields(ProxyFigures))
+_PROXIES_TABLE = (
+    "CREATE TABLE IF NOT EXISTS proxies (proxy TEXT PRIMARY KEY, "
+    + ", ".join(f"{figure} INTEGER NOT NULL" for figure in PROXY_FIGURES)
+    + ");"
+)
+PROXIES_QUERY = f"SELECT proxy, {', '.join(PROXY_FIGURES)} FROM proxies ORDER BY proxy"
+# Up to version 4, each proxy figure was a counter named "proxy <url> <figure>".
+_V4_PROXY = (
+    "substr(counters.name, 7, length(counters.name) - 15)"  # between "proxy " and " requests"
+)
+V4_PROXIES_QUERY = (
+    f"SELECT {_V4_PROXY} AS proxy, "
+    + ", ".join(
+        f"coalesce((SELECT value FROM counters AS figure"
+        f" WHERE figure.name = 'proxy ' || {_V4_PROXY} || ' {name}'), 0)"
+        for name in PROXY_FIGURES
+    )
+    + " FROM counters WHERE counters.name LIKE 'proxy % requests' ORDER BY proxy"
+)
 _V3_COLUMNS = (
     "id, url, host, depth, parent, state, retries, final_url, status, content_type, size,"
     " sha256, error, fetched_at, elapsed_ms, redirects, not_before"
 )
-# Up to version 4, each proxy figure was a counter named "proxy <url> <figure>".
-_V4_PROXY_FIGURE = "(SELECT value FROM counters WHERE name = 'proxy ' || proxies.proxy || ' {0}')"
 # Each step brings a database from the version before it to the next; older records lose nothing.
 _UPGRADES = {
     "1": "ALTER TABLE urls ADD COLUMN redirects INTEGER NOT NULL DEFAULT 0;",
@@ -83,14 +99,8 @@ _UPGRADES = {
     " DROP TABLE urls; ALTER TABLE urls_v4 RENAME TO urls;",
     # Version 5 keeps the proxies' figures in a table of their own.
     "4": _PROXIES_TABLE
-    + "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-    " INSERT INTO proxies SELECT substr(name, 7, length(name) - 15), 0, 0, 0, 0, 0"
-    " FROM counters WHERE name LIKE 'proxy % requests';"
-    " UPDATE proxies SET "
-    + ", ".join(
-        f"{figure} = coalesce({_V4_PROXY_FIGURE.format(figure)}, 0)" for figure in PROXY_FIGURES
-    )
-    + "; DELETE FROM counters WHERE name LIKE 'proxy %';",
+    + _COUNTERS_TABLE
+    + f"INSERT INTO proxies {V4_PROXIES_QUERY}; DELETE FROM counters WHERE name LIKE 'proxy %';",
 }
 
 _SCHEMA = (
@@ -108,10 +118,6 @@ CREATE TABLE IF NOT EXISTS bodies (
     id   INTEGER PRIMARY KEY,
     body BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS counters (
-    name  TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
 CREATE TABLE IF NOT EXISTS items (
     id      INTEGER PRIMARY KEY,
     url     TEXT NOT NULL,
@@ -119,13 +125,15 @@ CREATE TABLE IF NOT EXISTS items (
     data    TEXT NOT NULL
 );
 """
+    + _COUNTERS_TABLE
     + _PROXIES_TABLE
 )
 
 
-async def prepare(db: aiosqlite.Connection, path: Path, *, read_only: bool) -> None:
+async def prepare(db: aiosqlite.Connection, path: Path, *, read_only: bool) -> str:
     """Check that `db` is a crawl database of a version this crawler reads; unless
     `read_only`, create or upgrade its tables and put back what a killed run left claimed.
+    Returns the schema version the file now has.
 
     Raises `StorageError` for a foreign or newer file; sqlite3 errors pass through.
     """
@@ -135,10 +143,9 @@ async def prepare(db: aiosqlite.Connection, path: Path, *, read_only: bool) -> N
     }
     if tables and "urls" not in tables:
         raise StorageError(f"{path} is an SQLite database but not a crawl database")
-    if tables:
-        await _check_version(db, path, read_only=read_only)
+    version = await _check_version(db, path, read_only=read_only) if tables else None
     if read_only:
-        return
+        return version or str(SCHEMA_VERSION)
     await db.execute("PRAGMA journal_mode = WAL")
     await db.execute("PRAGMA synchronous = NORMAL")
     await db.executescript(_SCHEMA)
@@ -148,14 +155,18 @@ async def prepare(db: aiosqlite.Connection, path: Path, *, read_only: bool) -> N
     )
     await db.execute("UPDATE urls SET state = ? WHERE state = ?", (State.QUEUED, State.CLAIMED))
     await db.commit()
+    return str(SCHEMA_VERSION)
 
 
-async def _check_version(db: aiosqlite.Connection, path: Path, *, read_only: bool) -> None:
+async def _check_version(db: aiosqlite.Connection, path: Path, *, read_only: bool) -> str:
+    """The file's version, once upgraded unless `read_only`."""
     rows = await db.execute_fetchall("SELECT value FROM meta WHERE key = 'schema_version'")
     found = next(iter(rows), (None,))[0]
     if found in _UPGRADES and not read_only:
         await _upgrade(db, found)
-        return
+        return str(SCHEMA_VERSION)
+    if read_only and found in READ_ONLY_VERSIONS:
+        return str(found)
     if found in _UPGRADES:
         raise StorageError(
             f"{path} has database schema version {found}; run a crawl on it once to upgrade it"
@@ -165,6 +176,7 @@ async def _check_version(db: aiosqlite.Connection, path: Path, *, read_only: boo
             f"{path} has database schema version {found}, this crawler uses {SCHEMA_VERSION};"
             " use another --db"
         )
+    return str(found)
 
 
 async def _upgrade(db: aiosqlite.Connection, version: str) -> None:

@@ -19,6 +19,9 @@ class Backend(Protocol):
     async def open(self) -> Storage:
         """The test's database: created empty on the first call, the same one afterwards."""
 
+    async def open_read_only(self) -> Storage:
+        """The test's database for reading (export, stats), which it must not change."""
+
     async def crash(self, storage: Storage) -> None:
         """Leave `storage` as a killed process would: nothing released, nothing flushed."""
 
@@ -43,6 +46,9 @@ class SqliteBackend:
 
     async def open(self) -> Storage:
         return await SqliteStorage.open(self._path)
+
+    async def open_read_only(self) -> Storage:
+        return await SqliteStorage.open(self._path, read_only=True)
 
     async def crash(self, storage: Storage) -> None:
         await storage.close()  # a killed process releases nothing: its claims stay in the file

@@ -162,6 +162,20 @@ async def test_a_released_request_comes_back_with_its_retries_once_due(storage: 
     assert [(r.url, r.retries) for r in due.requests] == [("http://a.test/", 1)]
 
 
+async def test_released_requests_are_due_at_once_and_unclaimed_ones_stay_as_they_are(
+    storage: Storage,
+) -> None:
+    await storage.add_requests([queued("http://a.test/1"), queued("http://a.test/2")])
+    [first] = (await storage.claim_next(1, room(1))).requests
+    [second] = (await storage.claim_next(1, room(1))).requests
+    await finish(storage, second)
+
+    await storage.release([first, second])  # as at shutdown; `second` is recorded already
+
+    assert await claim(storage) == ["http://a.test/1"]
+    assert await storage.totals() == Totals(done=1, queued=1)
+
+
 async def test_a_claimed_request_is_not_claimed_twice(storage: Storage) -> None:
     await storage.add_requests([queued("http://a.test/1"), queued("http://a.test/2")])
 
@@ -298,6 +312,23 @@ async def test_the_previous_schema_version_is_upgraded_without_loss(backend: Bac
     assert stats.limits_hit == OLD_LIMITS_HIT
     assert stats.proxies == {OLD_PROXY: OLD_PROXY_FIGURES}
     await storage.close()
+
+
+async def test_the_previous_schema_version_can_be_read_without_an_upgrade(
+    backend: Backend,
+) -> None:
+    backend.write_previous_version()
+
+    storage = await backend.open_read_only()
+    stats = await storage.stats()
+    records = [r.url async for r in storage.iter_records()]
+    items = [item.data async for item in storage.iter_items()]
+    await storage.close()
+
+    assert (records, items) == ([OLD_RECORD], [OLD_ITEM])
+    assert (stats.done, stats.queued) == (1, 1)
+    assert stats.limits_hit == OLD_LIMITS_HIT
+    assert stats.proxies == {OLD_PROXY: OLD_PROXY_FIGURES}
 
 
 async def test_closing_twice_is_harmless(backend: Backend) -> None:

@@ -1,0 +1,77 @@
+"""Rows of the SQLite crawl file and the records they hold, converted both ways.
+
+Only `crawler.store.sqlite` uses it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from crawler.models import CrawlRequest, Outcome, PageRecord, ProxyFigures, RequestOptions
+from crawler.store.sqlite_file import PROXY_FIGURES
+
+
+def proxy_figures(values: Sequence[object]) -> ProxyFigures:
+    figures = dict(zip(PROXY_FIGURES, values, strict=True))
+    figures["evicted"] = bool(figures["evicted"])
+    return ProxyFigures(**figures)  # type: ignore[arg-type]  # the columns hold the ints
+
+
+def options_row(request: CrawlRequest) -> tuple[object, ...]:
+    options = request.options or RequestOptions()
+    return (
+        request.url,
+        request.host,
+        request.depth,
+        request.parent,
+        options.variant,
+        options.priority,
+        None if options.method == "GET" else options.method,
+        json.dumps(options.headers) if options.headers else None,
+        options.body,
+        options.meta,
+        options.handler,
+    )
+
+
+def options_of(columns: list[Any]) -> RequestOptions | None:
+    """The options stored in the columns `variant` to `handler`; None for a plain GET."""
+    variant, priority, method, headers, body, meta, handler = columns
+    if not variant and not priority and (method, headers, body, meta, handler) == (None,) * 5:
+        return None
+    return RequestOptions(
+        method=method or "GET",
+        headers=tuple((str(k), str(v)) for k, v in json.loads(headers)) if headers else (),
+        body=None if body is None else bytes(body),
+        meta=meta,
+        priority=priority,
+        handler=handler,
+        variant=variant,
+    )
+
+
+def redirected_row(request: CrawlRequest, record: PageRecord) -> tuple[object, ...]:
+    return (request.url, request.host, request.depth, request.parent, *result_columns(record))
+
+
+def finish_row(outcome: Outcome) -> tuple[object, ...]:
+    return (*result_columns(outcome.record), outcome.request.id)
+
+
+def result_columns(record: PageRecord) -> tuple[object, ...]:
+    """A record's fetch results, in the column order of `_FINISH` and `_RECORD_REDIRECTED` in
+    `crawler.store.sqlite`."""
+    return (
+        record.final_url,
+        record.status,
+        record.content_type,
+        record.size,
+        record.sha256,
+        record.error,
+        record.retries,
+        record.fetched_at,
+        record.elapsed_ms,
+        record.redirects,
+    )
