@@ -25,6 +25,7 @@ from crawler.progress import CrawlProgress
 from crawler.router import RouteProcessor, Router
 from crawler.seeds import crawl_seeds
 from crawler.store import Storage, open_storage
+from crawler.urls import mask_credentials
 
 log = logging.getLogger("crawler")
 
@@ -89,7 +90,7 @@ class Crawler:
         with signals_handled(handle_signals, lambda number: self._on_signal(number, early)):
             storage = self.storage
             if storage is None:
-                log.info("crawl started", extra={"db": str(self.config.db)})
+                log.info("crawl started", extra={"db": mask_credentials(str(self.config.db))})
                 storage = await open_storage(self.config.db)
             else:
                 log.info("crawl started")

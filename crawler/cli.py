@@ -38,6 +38,7 @@ from crawler.router import Router
 from crawler.seeds import read_seeds
 from crawler.settings import Setting, flag_of, option_of, setting_of, show
 from crawler.store import Storage, open_storage
+from crawler.urls import mask_credentials
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_STALLED = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
@@ -211,7 +212,7 @@ async def _crawl(crawler: Crawler, seeds: Iterable[Target]) -> CrawlSummary:
         summary.reason,
         describe(progress),
         done_total,
-        config.db,
+        mask_credentials(str(config.db)),
         extra={**log_fields(progress), "reason": summary.reason, "records": done_total},
     )
     return summary
@@ -223,7 +224,7 @@ def _export_parser() -> argparse.ArgumentParser:
         description="Write one record per URL of a crawl database, or with --items the items"
         " your parsers produced.",
     )
-    parser.add_argument("db", metavar="DB", type=Path, help="crawl database")
+    parser.add_argument("db", metavar="DB", help="crawl database: a file, or a postgresql:// URL")
     parser.add_argument("--items", action="store_true", help="the parsers' items, not records")
     parser.add_argument(
         "--with-source",
@@ -239,7 +240,7 @@ def _stats_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"{PROG} stats", description="Counts by status, error and host; duration and rate."
     )
-    parser.add_argument("db", metavar="DB", type=Path, help="crawl database")
+    parser.add_argument("db", metavar="DB", help="crawl database: a file, or a postgresql:// URL")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -273,7 +274,7 @@ class ExportRequest:
         return await write_records(storage.iter_records(), output, self.export_format)
 
 
-async def _export(db: Path, what: ExportRequest, output: Path | None) -> None:
+async def _export(db: str, what: ExportRequest, output: Path | None) -> None:
     storage = await open_storage(db, read_only=True)
     try:
         if output is None:
@@ -304,7 +305,7 @@ async def _export_to_file(storage: Storage, what: ExportRequest, output: Path) -
         raise
 
 
-async def _stats(db: Path, *, as_json: bool) -> None:
+async def _stats(db: str, *, as_json: bool) -> None:
     storage = await open_storage(db, read_only=True)
     try:
         stats = await storage.stats()

@@ -121,7 +121,8 @@ class Output(_Part):
 
     db: Path | str = setting(
         Path("storage/crawl.db"),
-        "the crawl database, a file (SQLite): the frontier and one record per URL",
+        "the crawl database, the frontier and one record per URL: a file (SQLite), or a"
+        " postgresql://user:password@host/name URL (shared by several processes)",
         check=_database,
         metavar="PATH",
     )

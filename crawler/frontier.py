@@ -64,6 +64,7 @@ class Frontier:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._unsettled = 0
         self._may_have_stored = True
+        self._news = 0  # counts the times more work may have been stored (see `_refill`)
         self._refilling = False
         self._stopping = False
         self._retry_timer: asyncio.TimerHandle | None = None
@@ -121,7 +122,7 @@ class Frontier:
         self._unsettled -= count
         if discovered:
             self._stored_queued += discovered
-            self._may_have_stored = True
+            self._expect_stored()
         if self._unsettled == 0 or discovered:
             self._wake(len(self._waiters) if self._unsettled == 0 else 1)
 
@@ -154,7 +155,7 @@ class Frontier:
     def _on_retry_due(self) -> None:
         self._retry_timer = None
         self._retry_due = None
-        self._may_have_stored = True
+        self._expect_stored()
         self._wake(1)
 
     def stop(self) -> None:
@@ -184,7 +185,7 @@ class Frontier:
             request = queue.popleft()
             self._held -= 1
             if len(queue) < self._host_window // 2:
-                self._may_have_stored = True
+                self._expect_stored()
                 if not queue:
                     del self._queues[host]
             self._in_flight[host] = self._in_flight.get(host, 0) + 1
@@ -250,8 +251,14 @@ class Frontier:
         idle = not self._refilling and not self._held and not self._unsettled
         return no_more_stored and idle and self._retry_due is None
 
+    def _expect_stored(self) -> None:
+        """More work may be in the store now: the next refill asks for it."""
+        self._may_have_stored = True
+        self._news += 1
+
     async def _refill(self) -> None:
         self._refilling = True
+        news = self._news
         try:
             limit = self._window - self._held
             if self._budget is not None:
@@ -262,7 +269,9 @@ class Frontier:
                 self.watch_deferred(claim.next_due)
         finally:
             self._refilling = False
-        if len(claimed) < limit:
+        if len(claimed) < limit and self._news == news:
+            # The store had no more; unless it gained some while it was being asked (another
+            # connection may commit discoveries meanwhile), the frontier waits for news.
             self._may_have_stored = False
         if self._budget is not None:
             self._budget -= len(claimed)

@@ -21,6 +21,7 @@ from crawler.config import ProxyStrategy, RetryPolicy
 from crawler.errors import ErrorKind
 from crawler.models import CrawlRequest, DocumentResponse, FetchResult, ProxyFigures
 from crawler.retry import can_retry, parse_retry_after, retry_delay
+from crawler.urls import mask_credentials
 
 log = logging.getLogger("crawler")
 
@@ -261,16 +262,6 @@ class RotatingProxy:
                 state.in_a_row,
             )
         return False
-
-
-def mask_credentials(url: str) -> str:
-    """The URL with any password replaced by `***`, for logs and stats."""
-    scheme, separator, rest = url.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}{separator}{user}:***@{host}"
 
 
 @final

@@ -1,4 +1,5 @@
-"""URL canonicalisation, link resolution and crawl scope; pure functions over yarl URLs."""
+"""URL canonicalisation, link resolution, crawl scope, and credentials masked for display;
+pure functions over yarl URLs."""
 
 from __future__ import annotations
 
@@ -248,3 +249,13 @@ class ScopePolicy:
         if self._scope == "host":
             return hostname in self._hostnames
         return registrable_domain(hostname) in self._domains
+
+
+def mask_credentials(url: str) -> str:
+    """The URL with any password replaced by `***`, for logs and stats."""
+    scheme, separator, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{separator}{user}:***@{host}"

@@ -8,12 +8,14 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from aiohttp import web
+
+from tests.postgres_server import PostgresServer, binaries, external_server, started_server
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -238,3 +240,30 @@ async def run_cli_measured(*arguments: str, cwd: Path, timeout_s: float = 120.0)
     assert process.returncode is not None
     assert peak is not None, stderr
     return MeasuredRun(process.returncode, stderr, elapsed, int(peak.group(1)) / 1024)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole run: CRAWLER_TEST_POSTGRES_DSN's, or a throwaway one.
+
+    With neither a DSN nor initdb on the machine the PostgreSQL tests are skipped, unless
+    CRAWLER_REQUIRE_POSTGRES is set (as CI does): then they fail."""
+    external = external_server()
+    if external is not None:
+        yield external
+        return
+    if binaries() is None:
+        reason = "no PostgreSQL: set CRAWLER_TEST_POSTGRES_DSN or install the server"
+        if os.environ.get("CRAWLER_REQUIRE_POSTGRES"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with started_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: PostgresServer) -> Iterator[str]:
+    """The DSN of a new, empty database, dropped after the test."""
+    dsn = postgres_server.create_database()
+    yield dsn
+    postgres_server.drop_database(dsn)

@@ -15,9 +15,10 @@ from aiohttp import web
 
 from crawler.config import read_proxies_file
 from crawler.errors import ConfigError
-from crawler.middleware import OutgoingRequest, RotatingProxy, mask_credentials
+from crawler.middleware import OutgoingRequest, RotatingProxy
 from crawler.models import CrawlRequest, FetchResult
 from crawler.store.sqlite import SqliteStorage
+from crawler.urls import mask_credentials
 from tests.conftest import Handler, SiteFactory, run_cli, start_app
 from tests.test_engine import crawl
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Protocol
 
 from crawler.config import is_database_url
-from crawler.errors import StorageError
 from crawler.models import (
     Claim,
     CrawlRequest,
@@ -77,5 +76,7 @@ async def open_storage(db: Path | str, *, read_only: bool = False) -> Storage:
     """The crawl database named by the `db` setting: a file path is SQLite, a `postgresql://`
     URL a PostgreSQL server. Raises `StorageError` if it cannot be opened or used."""
     if is_database_url(db):
-        raise StorageError("PostgreSQL databases are not supported yet: give a file path")
+        from crawler.store.postgres import PostgresStorage  # noqa: PLC0415  # asyncpg when asked
+
+        return await PostgresStorage.open(str(db), read_only=read_only)
     return await SqliteStorage.open(Path(db), read_only=read_only)

@@ -27,21 +27,21 @@ from crawler.models import (
     RunEnd,
     Totals,
 )
-from crawler.store.sqlite_file import (
-    PROXIES_QUERY,
+from crawler.store.rows import (
     PROXY_FIGURES,
-    V4_PROXIES_QUERY,
-    State,
-    Transaction,
-    connect,
-    prepare,
-)
-from crawler.store.sqlite_rows import (
     finish_row,
     options_of,
     options_row,
     proxy_figures,
     redirected_row,
+)
+from crawler.store.sqlite_file import (
+    PROXIES_QUERY,
+    V4_PROXIES_QUERY,
+    State,
+    Transaction,
+    connect,
+    prepare,
 )
 
 QUEUED, CLAIMED, DONE = State.QUEUED, State.CLAIMED, State.DONE

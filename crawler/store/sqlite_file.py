@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from dataclasses import fields
 from enum import IntEnum
 from pathlib import Path
 from typing import final
@@ -15,7 +14,7 @@ from typing import final
 import aiosqlite
 
 from crawler.errors import StorageError
-from crawler.models import ProxyFigures
+from crawler.store.rows import PROXY_FIGURES
 
 SCHEMA_VERSION = 5
 READ_ONLY_VERSIONS = ("4", "5")  # versions read as they are, without an upgrade
@@ -64,7 +63,6 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 );
 """
-PROXY_FIGURES = tuple(figure.name for figure in fields(ProxyFigures))
 _PROXIES_TABLE = (
     "CREATE TABLE IF NOT EXISTS proxies (proxy TEXT PRIMARY KEY, "
     + ", ".join(f"{figure} INTEGER NOT NULL" for figure in PROXY_FIGURES)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Protocol
 
 from crawler.models import ProxyFigures
 from crawler.store import Storage
+from crawler.store.postgres import PostgresStorage
 from crawler.store.sqlite import SqliteStorage
 
 
@@ -66,7 +68,30 @@ class SqliteBackend:
             )
 
 
-BACKENDS = {"sqlite": SqliteBackend}
+class PostgresBackend:
+    name = "postgres"
+    LEASE_S = 0.5  # short, so a crashed process's hosts are taken over within the test
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+
+    async def open(self) -> Storage:
+        return await PostgresStorage.open(self._dsn, lease_s=self.LEASE_S)
+
+    async def open_read_only(self) -> Storage:
+        return await PostgresStorage.open(self._dsn, read_only=True)
+
+    async def crash(self, storage: Storage) -> None:
+        assert isinstance(storage, PostgresStorage)
+        await storage.abandon()
+        await asyncio.sleep(self.LEASE_S + 0.2)  # its leases run out
+
+    def write_previous_version(self) -> None:
+        raise NotImplementedError("this is the first PostgreSQL schema")
+
+
+BACKENDS = ("sqlite", "postgres")
+WITH_EARLIER_VERSIONS = ("sqlite",)
 
 # Schema version 4 as the crawler of 2026-11-26 wrote it.
 _SQLITE_VERSION_4 = """

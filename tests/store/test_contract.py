@@ -29,13 +29,28 @@ from tests.store.backends import (
     OLD_PROXY_FIGURES,
     OLD_QUEUED,
     OLD_RECORD,
+    WITH_EARLIER_VERSIONS,
     Backend,
+    PostgresBackend,
+    SqliteBackend,
 )
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if name == "postgres":
+        return PostgresBackend(request.getfixturevalue("postgres_dsn"))
+    return SqliteBackend(tmp_path)
+
+
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return BACKENDS[request.param](tmp_path)
+    return make_backend(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=WITH_EARLIER_VERSIONS)
+def backend_with_history(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """A backend that has an earlier schema version to upgrade from."""
+    return make_backend(request.param, request, tmp_path)
 
 
 @pytest.fixture
@@ -300,10 +315,12 @@ async def test_stats_count_records_by_status_error_and_host(storage: Storage) ->
     assert stats.first_fetched_at == stats.last_fetched_at == "2026-11-30T00:00:00.000Z"
 
 
-async def test_the_previous_schema_version_is_upgraded_without_loss(backend: Backend) -> None:
-    backend.write_previous_version()
+async def test_the_previous_schema_version_is_upgraded_without_loss(
+    backend_with_history: Backend,
+) -> None:
+    backend_with_history.write_previous_version()
 
-    storage = await backend.open()
+    storage = await backend_with_history.open()
     stats = await storage.stats()
 
     assert [r.url async for r in storage.iter_records()] == [OLD_RECORD]
@@ -315,11 +332,11 @@ async def test_the_previous_schema_version_is_upgraded_without_loss(backend: Bac
 
 
 async def test_the_previous_schema_version_can_be_read_without_an_upgrade(
-    backend: Backend,
+    backend_with_history: Backend,
 ) -> None:
-    backend.write_previous_version()
+    backend_with_history.write_previous_version()
 
-    storage = await backend.open_read_only()
+    storage = await backend_with_history.open_read_only()
     stats = await storage.stats()
     records = [r.url async for r in storage.iter_records()]
     items = [item.data async for item in storage.iter_items()]

@@ -1,16 +1,24 @@
-"""Rows of the SQLite crawl file and the records they hold, converted both ways.
+"""Records to rows and back, the same for every SQL backend: the request options a row keeps,
+a record's result columns, a proxy's figures.
 
-Only `crawler.store.sqlite` uses it.
+Only the backends in `crawler.store` use it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
 from crawler.models import CrawlRequest, Outcome, PageRecord, ProxyFigures, RequestOptions
-from crawler.store.sqlite_file import PROXY_FIGURES
+
+PROXY_FIGURES = tuple(figure.name for figure in fields(ProxyFigures))
+RESULT_COLUMNS = (
+    "final_url, status, content_type, size, sha256, error, retries, fetched_at, elapsed_ms,"
+    " redirects"
+)
+"""The columns of `result_columns()`, in its order."""
 
 
 def proxy_figures(values: Sequence[object]) -> ProxyFigures:
@@ -61,8 +69,7 @@ def finish_row(outcome: Outcome) -> tuple[object, ...]:
 
 
 def result_columns(record: PageRecord) -> tuple[object, ...]:
-    """A record's fetch results, in the column order of `_FINISH` and `_RECORD_REDIRECTED` in
-    `crawler.store.sqlite`."""
+    """A record's fetch results, in the order of RESULT_COLUMNS."""
     return (
         record.final_url,
         record.status,

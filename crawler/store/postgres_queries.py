@@ -1,0 +1,161 @@
+"""The SQL of the PostgreSQL backend, each statement named for what it does.
+
+Only `crawler.store.postgres` uses it. `$n` are asyncpg's parameters; times are epoch seconds.
+"""
+
+from __future__ import annotations
+
+from crawler.store.postgres_schema import CLAIMED, DONE, QUEUED
+from crawler.store.rows import PROXY_FIGURES, RESULT_COLUMNS
+
+OPTION_COLUMNS = ("variant", "priority", "method", "headers", "request_body", "meta", "handler")
+_READY = f"(urls.state = {QUEUED} AND (urls.not_before IS NULL OR urls.not_before <= $2))"
+
+# Queue what is new (by URL and variant), and its host; $1..$11 are the columns of options_row.
+INSERT_REQUESTS = f"""
+WITH new AS (
+    INSERT INTO urls (url, host, depth, parent, {", ".join(OPTION_COLUMNS)})
+    SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[],
+                         $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[])
+    ON CONFLICT (url, variant) DO NOTHING
+    RETURNING host
+), new_hosts AS (
+    INSERT INTO hosts (host) SELECT DISTINCT host FROM new ON CONFLICT (host) DO NOTHING
+)
+SELECT count(*) FROM new
+"""
+
+# Take up to $4 hosts that have work: free ones (lease run out) or ones this worker ($1) gave
+# back; least recently leased first. Claims left on them by others are orphans (see below).
+LEASE_HOSTS = f"""
+UPDATE hosts SET holder = $1, lease_until = $3, leased_at = $2
+WHERE host IN (
+    SELECT candidate.host FROM hosts AS candidate
+    WHERE (candidate.lease_until < $2 OR candidate.holder = $1)
+      AND candidate.host <> ALL($5::text[])
+      AND EXISTS (
+          SELECT 1 FROM urls WHERE urls.host = candidate.host
+            AND ({_READY} OR (urls.state = {CLAIMED} AND urls.claimed_by IS DISTINCT FROM $1)))
+    ORDER BY candidate.leased_at
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING host
+"""
+RECLAIM_ORPHANS = f"""
+UPDATE urls SET state = {QUEUED}, claimed_by = NULL
+WHERE host = ANY($1::text[]) AND state = {CLAIMED} AND claimed_by IS DISTINCT FROM $2
+"""
+
+# The ready requests of hosts $1, at most $2[i] of host $1[i], each host's in the order they
+# are to go: priority, then depth, then queue order.
+READY_OF_HOSTS = f"""
+SELECT wanted.host, picked.id FROM unnest($1::text[], $2::int[]) AS wanted(host, room)
+CROSS JOIN LATERAL (
+    SELECT queued.id, queued.priority, queued.depth FROM urls AS queued
+    WHERE queued.host = wanted.host AND queued.state = {QUEUED}
+      AND (queued.not_before IS NULL OR queued.not_before <= $3)
+    ORDER BY queued.priority DESC, queued.depth, queued.id
+    LIMIT wanted.room
+) AS picked
+ORDER BY wanted.host, picked.priority DESC, picked.depth, picked.id
+"""
+CLAIM = f"""
+UPDATE urls SET state = {CLAIMED}, claimed_by = $1 WHERE id = ANY($2::bigint[])
+RETURNING id, url, host, depth, parent, retries, {", ".join(OPTION_COLUMNS)}
+"""
+
+# Hosts $2 of worker $1 with nothing ready or claimed go back: others may take them at $4.
+GIVE_BACK_IDLE = f"""
+UPDATE hosts SET lease_until = $4
+WHERE holder = $1 AND host = ANY($2::text[])
+  AND NOT EXISTS (
+      SELECT 1 FROM urls WHERE urls.host = hosts.host
+        AND ((urls.state = {CLAIMED} AND urls.claimed_by = $1)
+             OR (urls.state = {QUEUED} AND (urls.not_before IS NULL OR urls.not_before <= $3))))
+RETURNING host
+"""
+RENEW = (
+    "UPDATE hosts SET lease_until = $3 WHERE holder = $1 AND host = ANY($2::text[]) RETURNING host"
+)
+
+# When more work may become claimable: a retry coming due, or a lease of another worker
+# (which may be dead) running out on a host that still has work.
+NEXT_DUE = f"""
+SELECT min(due) FROM (
+    SELECT min(not_before) AS due FROM urls
+    WHERE state = {QUEUED} AND not_before IS NOT NULL AND not_before > $1
+    UNION ALL
+    SELECT min(lease_until) FROM hosts
+    WHERE holder IS DISTINCT FROM $2 AND lease_until > $1
+      AND EXISTS (SELECT 1 FROM urls WHERE urls.host = hosts.host AND urls.state < {DONE})
+) AS dues
+"""
+
+_RESULTS = RESULT_COLUMNS.split(", ")
+FINISH = (
+    f"UPDATE urls SET state = {DONE}, claimed_by = NULL, "
+    + ", ".join(f"{column} = ${n}" for n, column in enumerate(_RESULTS, start=1))
+    + f" WHERE id = ${len(_RESULTS) + 1}"
+)
+# A URL a redirect chain passed through: recorded unless it is already claimed or decided.
+RECORD_REDIRECTED = (
+    f"INSERT INTO urls (url, host, depth, parent, state, {RESULT_COLUMNS})"
+    f" VALUES ($1, $2, $3, $4, {DONE}, "
+    + ", ".join(f"${n}" for n in range(5, len(_RESULTS) + 5))
+    + f") ON CONFLICT (url, variant) DO UPDATE SET state = {DONE}, "
+    + ", ".join(f"{column} = excluded.{column}" for column in _RESULTS if column != "retries")
+    + f" WHERE urls.state = {QUEUED}"
+)
+RELEASE = (
+    f"UPDATE urls SET state = {QUEUED}, retries = $1, not_before = $2, claimed_by = NULL"
+    f" WHERE id = $3 AND state = {CLAIMED}"
+)
+RELEASE_ALL_CLAIMS = (
+    f"UPDATE urls SET state = {QUEUED}, claimed_by = NULL"
+    f" WHERE state = {CLAIMED} AND claimed_by = $1"
+)
+GIVE_BACK_ALL = "UPDATE hosts SET holder = NULL, lease_until = 0 WHERE holder = $1"
+
+COUNT = (
+    "INSERT INTO counters (name, value) VALUES ($1, $2)"
+    " ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value"
+)
+SET_COUNTER = (
+    "INSERT INTO counters (name, value) VALUES ($1, $2)"
+    " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+)
+ADD_ITEM = "INSERT INTO items (url, handler, data) VALUES ($1, $2, $3)"
+KEEP_BODY = (
+    "INSERT INTO bodies (id, body) VALUES ($1, $2)"
+    " ON CONFLICT (id) DO UPDATE SET body = excluded.body"
+)
+SAVE_PROXY = (
+    f"INSERT INTO proxies (proxy, {', '.join(PROXY_FIGURES)}) VALUES ("
+    + ", ".join(f"${n}" for n in range(1, len(PROXY_FIGURES) + 2))
+    + ") ON CONFLICT (proxy) DO UPDATE SET "
+    + ", ".join(f"{figure} = excluded.{figure}" for figure in PROXY_FIGURES)
+)
+
+IS_RECORDED = f"SELECT 1 FROM urls WHERE url = $1 AND variant = '' AND state = {DONE}"
+TOTALS = (
+    f"SELECT count(*) FILTER (WHERE state = {DONE}), count(*) FILTER (WHERE state < {DONE})"
+    " FROM urls"
+)
+OVER_HOST_BUDGET = (
+    f"SELECT count(*) FROM urls WHERE state = {QUEUED} AND host IN"
+    f" (SELECT host FROM urls WHERE state = {DONE} GROUP BY host HAVING count(*) >= $1)"
+)
+RECORDS = (
+    "SELECT url, final_url, status, depth, parent, content_type, size, sha256, error, retries,"
+    f" fetched_at, elapsed_ms, redirects FROM urls WHERE state = {DONE} ORDER BY id"
+)
+ITEMS = "SELECT url, handler, data FROM items ORDER BY id"
+FETCHED_BETWEEN = f"SELECT min(fetched_at), max(fetched_at) FROM urls WHERE state = {DONE}"
+COUNTERS = "SELECT name, value FROM counters ORDER BY name"
+PROXIES = f"SELECT proxy, {', '.join(PROXY_FIGURES)} FROM proxies ORDER BY proxy"
+COUNT_ITEMS = "SELECT count(*) FROM items"
+GROUPED = (
+    "SELECT {expression} AS key, count(*) AS n FROM urls"
+    f" WHERE state = {DONE} GROUP BY key ORDER BY n DESC, key"
+)

@@ -1,0 +1,108 @@
+"""The PostgreSQL schema: the same tables as the SQLite file, plus `hosts`, whose leases share
+the work out among the processes of one crawl.
+
+Only `crawler.store.postgres` uses it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeAlias
+
+from crawler.errors import StorageError
+from crawler.store.rows import PROXY_FIGURES
+
+if TYPE_CHECKING:
+    from asyncpg import Record
+    from asyncpg.pool import PoolConnectionProxy
+
+Connection: TypeAlias = "PoolConnectionProxy[Record]"
+"""A connection taken from the pool."""
+
+SCHEMA_VERSION = "1"
+QUEUED, CLAIMED, DONE = 0, 1, 2  # the values of urls.state, as in the SQLite file
+_SCHEMA_LOCK = 4_747_001  # an advisory lock: processes starting together create tables once
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS urls (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    url          TEXT     NOT NULL,
+    variant      TEXT     NOT NULL DEFAULT '',
+    host         TEXT     NOT NULL,
+    depth        INTEGER  NOT NULL,
+    parent       TEXT,
+    state        SMALLINT NOT NULL DEFAULT {QUEUED},
+    retries      INTEGER  NOT NULL DEFAULT 0,
+    final_url    TEXT,
+    status       INTEGER,
+    content_type TEXT,
+    size         BIGINT,
+    sha256       TEXT,
+    error        TEXT,
+    fetched_at   TEXT,
+    elapsed_ms   INTEGER,
+    redirects    INTEGER  NOT NULL DEFAULT 0,
+    not_before   DOUBLE PRECISION,
+    priority     INTEGER  NOT NULL DEFAULT 0,
+    method       TEXT,
+    headers      TEXT,
+    request_body BYTEA,
+    meta         TEXT,
+    handler      TEXT,
+    claimed_by   TEXT,
+    UNIQUE (url, variant)
+);
+CREATE INDEX IF NOT EXISTS urls_queued ON urls (host, priority DESC, depth, id)
+    WHERE state = {QUEUED};
+CREATE INDEX IF NOT EXISTS urls_claimed ON urls (host) WHERE state = {CLAIMED};
+CREATE INDEX IF NOT EXISTS urls_waiting ON urls (not_before)
+    WHERE state = {QUEUED} AND not_before IS NOT NULL;
+CREATE TABLE IF NOT EXISTS hosts (
+    host        TEXT PRIMARY KEY,
+    holder      TEXT,
+    lease_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+    leased_at   DOUBLE PRECISION NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS bodies (
+    id   BIGINT PRIMARY KEY,
+    body BYTEA NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name  TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items (
+    id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    url     TEXT NOT NULL,
+    handler TEXT NOT NULL,
+    data    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS proxies (
+    proxy TEXT PRIMARY KEY,
+    {", ".join(f"{figure} BIGINT NOT NULL" for figure in PROXY_FIGURES)}
+);
+INSERT INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')
+    ON CONFLICT (key) DO NOTHING;
+"""
+
+
+async def prepare(connection: Connection, shown: str, *, read_only: bool) -> None:
+    """Create the tables unless they exist (or, `read_only`, insist they do), and check the
+    schema version. Raises `StorageError` naming the database as `shown`."""
+    if not read_only:
+        async with connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
+            await connection.execute(SCHEMA)
+    has_meta = await connection.fetchval("SELECT to_regclass('meta') IS NOT NULL")
+    found = None
+    if has_meta:
+        found = await connection.fetchval("SELECT value FROM meta WHERE key = 'schema_version'")
+    if found is None:
+        raise StorageError(f"{shown} holds no crawl (no crawl tables)")
+    if found != SCHEMA_VERSION:
+        raise StorageError(
+            f"{shown} has crawl schema version {found}, this crawler uses {SCHEMA_VERSION}"
+        )
