@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.postgres_server import PostgresServer, binaries, external_server, started_server
+from tests.postgres_server import PostgresServer, binaries, started_server
+
+# The caller's CRAWLER_* settings must not reach the crawls the tests run (an unknown one
+# stops the crawler); the two that configure the tests themselves are read first.
+TEST_POSTGRES_DSN = os.environ.get("CRAWLER_TEST_POSTGRES_DSN", "").strip()
+REQUIRE_POSTGRES = bool(os.environ.get("CRAWLER_REQUIRE_POSTGRES"))
+for _name in [name for name in os.environ if name.startswith("CRAWLER_")]:
+    del os.environ[_name]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -179,14 +186,12 @@ async def run_cli(
     *arguments: str, cwd: Path, stdin: bytes | None = None, timeout_s: float = 60.0
 ) -> CliResult:
     """Run `python -m crawler ARGS` as a real subprocess while this event loop keeps serving."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "crawler",
         *arguments,
         cwd=cwd,
-        env=env,
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -220,7 +225,6 @@ runpy.run_module("crawler", run_name="__main__")
 
 async def run_cli_measured(*arguments: str, cwd: Path, timeout_s: float = 120.0) -> MeasuredRun:
     """`run_cli`, plus the wall time and the peak RSS of the crawler process."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -228,7 +232,6 @@ async def run_cli_measured(*arguments: str, cwd: Path, timeout_s: float = 120.0)
         _MEASURED_MAIN,
         *arguments,
         cwd=cwd,
-        env=env,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
@@ -248,13 +251,12 @@ def postgres_server() -> Iterator[PostgresServer]:
 
     With neither a DSN nor initdb on the machine the PostgreSQL tests are skipped, unless
     CRAWLER_REQUIRE_POSTGRES is set (as CI does): then they fail."""
-    external = external_server()
-    if external is not None:
-        yield external
+    if TEST_POSTGRES_DSN:
+        yield PostgresServer(TEST_POSTGRES_DSN)
         return
     if binaries() is None:
         reason = "no PostgreSQL: set CRAWLER_TEST_POSTGRES_DSN or install the server"
-        if os.environ.get("CRAWLER_REQUIRE_POSTGRES"):
+        if REQUIRE_POSTGRES:
             pytest.fail(reason)
         pytest.skip(reason)
     with started_server() as server:

@@ -55,12 +55,6 @@ class PostgresServer:
             await connection.close()
 
 
-def external_server() -> PostgresServer | None:
-    """The server `CRAWLER_TEST_POSTGRES_DSN` names (a superuser's DSN), if it is set."""
-    dsn = os.environ.get("CRAWLER_TEST_POSTGRES_DSN", "").strip()
-    return PostgresServer(dsn) if dsn else None
-
-
 def binaries() -> Path | None:
     """The directory of `initdb` and `pg_ctl`, if this machine has them."""
     found = shutil.which("pg_ctl")
