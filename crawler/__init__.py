@@ -4,7 +4,8 @@ Public names and `__all__` only; everything is defined elsewhere.
 """
 
 from crawler.api import Crawler, StoredItem, read_items
-from crawler.config import Config, __version__, load_config
+from crawler.config import Config, __version__
+from crawler.config_sources import load_config
 from crawler.engine import Engine
 from crawler.errors import CrawlerError
 from crawler.middleware import CallNext, Middleware, OutgoingRequest

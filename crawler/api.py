@@ -91,7 +91,7 @@ class Crawler:
             storage = self.storage
             if storage is None:
                 log.info("crawl started", extra={"db": mask_credentials(str(self.config.db))})
-                storage = await open_storage(self.config.db)
+                storage = await open_storage(self.config.db, config=self.config)
             else:
                 log.info("crawl started")
             try:

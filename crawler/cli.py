@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import signal
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -27,9 +26,25 @@ from types import ModuleType
 from typing import TextIO
 
 from crawler.api import Crawler, run_async
-from crawler.config import DEFAULTS, PARTS, SETTINGS, Config, __version__, load_config
+from crawler.config import (
+    DEFAULTS,
+    PARTS,
+    SETTINGS,
+    Config,
+    __version__,
+    is_database_url,
+)
+from crawler.config_sources import load_config
 from crawler.errors import ConfigError, UsageError
+from crawler.exit_codes import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_SIGINT,
+    EXIT_USAGE,
+    exit_code_for,
+)
 from crawler.export import EXPORT_FORMATS, ExportFormat, write_items, write_records
+from crawler.fleet import run_fleet
 from crawler.logs import configure_logging
 from crawler.models import CrawlSummary, Target
 from crawler.progress import describe, log_fields, show_progress
@@ -40,8 +55,6 @@ from crawler.settings import Setting, flag_of, option_of, setting_of, show
 from crawler.store import Storage, open_storage
 from crawler.urls import mask_credentials
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_STALLED = 0, 1, 2, 3
-EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
 COMMANDS = ("crawl", "export", "stats")
 PROG = "crawler"
 
@@ -141,6 +154,13 @@ def _run_crawl(arguments: list[str]) -> int:
     namespace = _crawl_parser().parse_args(arguments)
     config = load_config(_cli_values(namespace), config_file=namespace.config)
     configure_logging(config.log_format, config.log_level)
+    if config.processes > 1:
+        if not is_database_url(config.db):
+            raise ConfigError(
+                "--processes needs a postgresql:// database to share: an SQLite file serves"
+                " one process"
+            )
+        return run_async(run_fleet(config, arguments, namespace.seeds))
     crawler = load_parser(config.parser, config) if config.parser else Crawler(config)
     seeds = read_seeds(namespace.seeds)
     return exit_code_for(run_async(_crawl(crawler, seeds)))
@@ -186,17 +206,6 @@ def _import_module(name: str) -> ModuleType:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as `python -m` does, for the installed script too
     return importlib.import_module(name)
-
-
-def exit_code_for(summary: CrawlSummary) -> int:
-    """The exit code that tells a scheduler how the crawl ended."""
-    if summary.signal == signal.SIGTERM:
-        return EXIT_SIGTERM
-    if summary.signal == signal.SIGINT:
-        return EXIT_SIGINT
-    if summary.reason == "stalled":
-        return EXIT_STALLED
-    return EXIT_OK
 
 
 async def _crawl(crawler: Crawler, seeds: Iterable[Target]) -> CrawlSummary:

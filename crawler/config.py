@@ -1,20 +1,18 @@
-"""Every setting, declared once, and `load_config()` (defaults < TOML < environment < flags).
+"""Every setting, declared once: its default, its help and its check.
 
 The settings come in small frozen parts (`CrawlScope`, `Limits`, `Politeness`, `Timeouts`,
 `RetryPolicy`, `Proxies`, `Output`); `Config` is all of them at once, so
 `Config(db=..., max_pages=..., concurrency=...)` takes every setting by name, and a component
 that needs only its part is typed with that part. CLI flags, `CRAWLER_*` variables, TOML keys,
 `config/crawler.toml` and the README's table all come from these declarations
-(`python -m crawler.config_docs` rewrites the last two). Only this module reads `os.environ`.
+(`python -m crawler.config_docs` rewrites the last two); `crawler.config_sources` reads them
+from a TOML file, the environment and the flags.
 
 It knows no component.
 """
 
 from __future__ import annotations
 
-import os
-import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
@@ -25,7 +23,6 @@ from crawler.settings import (
     count,
     matching,
     one_of,
-    option_of,
     optional_path,
     parse_list,
     parse_whole,
@@ -44,8 +41,6 @@ from crawler.settings import (
 __version__ = "0.1.0"
 
 DEFAULT_USER_AGENT = f"crawler/{__version__} (async web crawler; aiohttp)"
-DEFAULT_CONFIG_PATH = Path("config/crawler.toml")
-ENV_PREFIX = "CRAWLER_"
 MIB = 1024 * 1024
 PROXY_SCHEMES = ("http://", "https://", "socks5://", "socks5h://", "socks4://")
 DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
@@ -199,7 +194,10 @@ class CrawlScope(_Part):
 class Limits(_Part):
     """How much at once and how much in all; the bounds that keep crawler traps small."""
 
-    concurrency: int = count(64, "requests in flight at most")
+    concurrency: int = count(64, "requests in flight at most (in each process)")
+    processes: int = count(
+        1, "crawler processes on this machine sharing the crawl (needs a postgresql:// db)"
+    )
     per_host: int = count(4, "requests in flight per host (host and port) at most")
     max_pages: int | None = count(
         None, "stop once the database holds this many records", example="1000"
@@ -257,6 +255,12 @@ class Timeouts(_Part):
     )
     shutdown_grace: float = seconds(
         20.0, "seconds in-flight requests get to finish after SIGTERM/SIGINT"
+    )
+    lease_timeout: float = seconds(
+        15.0,
+        "on PostgreSQL: seconds a process keeps a host without renewing its lease; after that"
+        " (a process killed or lost) the others take the host and its unfinished URLs over",
+        allow_zero=False,
     )
 
 
@@ -330,69 +334,3 @@ PARTS: tuple[type[_Part], ...] = tuple(reversed(Config.__bases__))
 """The parts of `Config`, in the order its settings are listed."""
 SETTINGS: dict[str, Setting] = {declared.name: setting_of(declared) for declared in fields(Config)}
 DEFAULTS = Config()
-
-
-def load_config(
-    cli_values: Mapping[str, object] | None = None,
-    *,
-    config_file: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Config:
-    """Merge defaults < TOML file < `CRAWLER_*` env < CLI values into one checked `Config`.
-
-    The file is `config_file`, else `$CRAWLER_CONFIG`, else `config/crawler.toml` if it exists.
-    Raises `ConfigError` naming the key and where it came from.
-    """
-    env = os.environ if environ is None else environ
-    values: dict[str, tuple[object, str]] = {}
-    file = config_file or _env_config_path(env)
-    if file is not None:
-        values.update(_read_toml(file, required=True))
-    elif DEFAULT_CONFIG_PATH.is_file():
-        values.update(_read_toml(DEFAULT_CONFIG_PATH, required=False))
-    values.update(_read_env(env))
-    for name, value in (cli_values or {}).items():
-        if value is not None:
-            values[name] = (value, option_of(name))
-    checked = {
-        name: SETTINGS[name].checked(name, value, source)
-        for name, (value, source) in values.items()
-    }
-    return Config(**checked)  # type: ignore[arg-type]  # keys and types were checked above
-
-
-def _env_config_path(env: Mapping[str, str]) -> Path | None:
-    found = env.get(f"{ENV_PREFIX}CONFIG", "").strip()
-    return Path(found) if found else None
-
-
-def _read_toml(file: Path, *, required: bool) -> dict[str, tuple[object, str]]:
-    try:
-        with file.open("rb") as handle:
-            document = tomllib.load(handle)
-    except FileNotFoundError:
-        if required:
-            raise ConfigError(f"config file not found: {file}") from None
-        return {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
-    values: dict[str, tuple[object, str]] = {}
-    for key, value in document.items():
-        if key not in SETTINGS:
-            raise ConfigError(f"unknown setting {key!r} in {file}")
-        values[key] = (value, str(file))
-    return values
-
-
-def _read_env(env: Mapping[str, str]) -> dict[str, tuple[object, str]]:
-    values: dict[str, tuple[object, str]] = {}
-    for variable, found in env.items():
-        if not variable.startswith(ENV_PREFIX) or variable == f"{ENV_PREFIX}CONFIG":
-            continue
-        name = variable[len(ENV_PREFIX) :].lower()
-        if name not in SETTINGS:
-            raise ConfigError(f"unknown setting in environment variable {variable}")
-        values[name] = (SETTINGS[name].parsed(name, found, variable), variable)
-    return values

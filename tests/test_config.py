@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.config import DEFAULT_USER_AGENT, Config, load_config
+from crawler.config import DEFAULT_USER_AGENT, Config
+from crawler.config_sources import load_config
 from crawler.errors import ConfigError
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from crawler.config import PARTS, SETTINGS, Config, load_config
+from crawler.config import PARTS, SETTINGS, Config
 from crawler.config_docs import render_table, render_toml, with_table
+from crawler.config_sources import load_config
 
 ROOT = Path(__file__).parent.parent
 FIX = "run `python -m crawler.config_docs` and commit the result"

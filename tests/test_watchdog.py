@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +11,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from crawler import Config, Crawler, CrawlSummary, Engine, Page
-from crawler.cli import exit_code_for
+from crawler import Config, Crawler, Engine, Page
+from crawler.exit_codes import exit_code_for
 from crawler.models import Claim
 from crawler.store.sqlite import SqliteStorage
 from crawler.urls import parse_absolute
@@ -100,16 +99,3 @@ async def test_a_crawl_that_stores_nothing_for_stall_timeout_stops_as_stalled(
     assert exit_code_for(summary) == 3
     assert "stalled: nothing stored for" in caplog.text
     assert queued > 0  # what was left is still queued for the next run
-
-
-@pytest.mark.parametrize(
-    ("summary", "code"),
-    [
-        (CrawlSummary("finished", 1, 0, 1.0), 0),
-        (CrawlSummary("stalled", 1, 0, 1.0), 3),
-        (CrawlSummary("stopped", 1, 0, 1.0, signal.SIGINT), 130),
-        (CrawlSummary("stopped", 1, 0, 1.0, signal.SIGTERM), 143),
-    ],
-)
-def test_exit_codes_follow_how_the_crawl_ended(summary: CrawlSummary, code: int) -> None:
-    assert exit_code_for(summary) == code

@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from crawler.config import is_database_url
+from crawler.config import DEFAULTS, Config, is_database_url
 from crawler.models import (
     Claim,
     CrawlRequest,
@@ -72,11 +72,20 @@ class Storage(Protocol):
         """Flush and close; safe to call twice."""
 
 
-async def open_storage(db: Path | str, *, read_only: bool = False) -> Storage:
+async def open_storage(
+    db: Path | str, *, read_only: bool = False, config: Config = DEFAULTS
+) -> Storage:
     """The crawl database named by the `db` setting: a file path is SQLite, a `postgresql://`
-    URL a PostgreSQL server. Raises `StorageError` if it cannot be opened or used."""
+    URL a PostgreSQL server. Raises `StorageError` if it cannot be opened or used.
+
+    On PostgreSQL, `config` says how this process shares the crawl: its host leases last
+    `lease_timeout` seconds unrenewed, and it holds twice the hosts its `concurrency` can keep
+    busy at `per_host` requests each (so the others get the rest)."""
     if is_database_url(db):
         from crawler.store.postgres import PostgresStorage  # noqa: PLC0415  # asyncpg when asked
 
-        return await PostgresStorage.open(str(db), read_only=read_only)
+        busy_hosts = -(-config.concurrency // config.per_host)
+        return await PostgresStorage.open(
+            str(db), read_only=read_only, lease_s=config.lease_timeout, max_hosts=2 * busy_hosts
+        )
     return await SqliteStorage.open(Path(db), read_only=read_only)

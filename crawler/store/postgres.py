@@ -22,6 +22,7 @@ from typing import Any, final
 
 import asyncpg
 
+from crawler.config import DEFAULTS
 from crawler.errors import StorageError
 from crawler.models import (
     Claim,
@@ -38,20 +39,21 @@ from crawler.store.postgres_schema import Connection, prepare
 from crawler.store.rows import finish_row, options_of, options_row, proxy_figures, redirected_row
 from crawler.urls import mask_credentials
 
-LEASE_S = 15.0  # a host's lease; renewed every third of it while its holder lives
 IDLE_HOLD_S = 10.0  # a host given back stays with its holder this long, unless it takes it again
 FIRST_LEASE_BATCH = 8  # hosts taken at a time; doubled while a claim still has room
 MAX_LEASE_ROUNDS = 6
+DEFAULT_MAX_HOSTS = 64
 
 
 @final
 class PostgresStorage:
     """A crawl database on a PostgreSQL server. Open with `await PostgresStorage.open(dsn)`."""
 
-    def __init__(self, pool: asyncpg.Pool, shown: str, *, lease_s: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, shown: str, *, lease_s: float, max_hosts: int) -> None:
         self._pool = pool
         self._shown = shown  # the DSN without its password, for messages
         self._lease_s = lease_s
+        self._max_hosts = max_hosts
         self._worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._held: list[str] = []  # hosts leased to this process, sorted
         self._cursor = ""  # the host served last: the next claim starts after it
@@ -60,9 +62,16 @@ class PostgresStorage:
 
     @classmethod
     async def open(
-        cls, dsn: str, *, read_only: bool = False, lease_s: float = LEASE_S
+        cls,
+        dsn: str,
+        *,
+        read_only: bool = False,
+        lease_s: float = DEFAULTS.lease_timeout,
+        max_hosts: int = DEFAULT_MAX_HOSTS,
     ) -> PostgresStorage:
-        """Connect, and unless `read_only` create the tables if they are missing.
+        """Connect, and unless `read_only` create the tables if they are missing. A host leased
+        here stays this process's `lease_s` seconds unrenewed (it is renewed every third of
+        that); the process holds `max_hosts` hosts at most, leaving the rest to the others.
 
         Raises `StorageError` (the password left out) if the server cannot be reached or
         the database holds no crawl of this version."""
@@ -79,7 +88,7 @@ class PostgresStorage:
             if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError):
                 raise StorageError(f"cannot use database {shown}: {_message(exc, dsn)}") from None
             raise
-        storage = cls(pool, shown, lease_s=lease_s)
+        storage = cls(pool, shown, lease_s=lease_s, max_hosts=max_hosts)
         if not read_only:
             storage._renewer = asyncio.create_task(storage._renew_leases(), name="lease-renewer")
         return storage
@@ -96,8 +105,9 @@ class PostgresStorage:
             claimed = await self._claim_from(connection, self._in_turn(), limit, room_for, now)
             batch = FIRST_LEASE_BATCH
             for _ in range(MAX_LEASE_ROUNDS):
-                if len(claimed) >= limit:
+                if len(claimed) >= limit or len(self._held) >= self._max_hosts:
                     break
+                batch = min(batch, self._max_hosts - len(self._held))
                 hosts = await self._lease(connection, batch, now)
                 if not hosts:
                     break

@@ -1,0 +1,121 @@
+"""Several crawler processes on this machine sharing one crawl (`--processes N`): starts them,
+forwards signals to them, shows one progress display and gives one exit code.
+
+Each process is the ordinary command-line crawl on the shared PostgreSQL database (host leases
+keep them apart); the supervisor fetches nothing and reads the database only for progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from crawler.config import Config
+from crawler.engine import signals_handled
+from crawler.exit_codes import combined_exit_code
+from crawler.progress import CrawlProgress, describe, log_fields, show_progress
+from crawler.store import Storage, open_storage
+from crawler.urls import mask_credentials
+
+log = logging.getLogger("crawler")
+
+POLL_S = 1.0
+
+
+def worker_arguments(arguments: Sequence[str], seeds: str) -> list[str]:
+    """One worker's command line: the user's (standard input's seeds replaced by the file that
+    holds them), one process and no live display of its own (the last flag wins)."""
+    given = list(arguments)
+    if seeds != "-" and "-" in given:
+        given[given.index("-")] = seeds
+    return [*given, "--processes", "1", "--no-progress"]
+
+
+async def run_fleet(config: Config, arguments: Sequence[str], seeds: str) -> int:
+    """Run `config.processes` workers until they all end; returns the fleet's exit code."""
+    # Opened first: a database that cannot be used stops the fleet before any process starts,
+    # and the tables exist before the processes race to make them.
+    storage = await open_storage(config.db, config=config)
+    progress = CrawlProgress()
+    try:
+        progress.done_before = (await storage.totals()).done
+        with _seeds_file(seeds) as seeds_path:
+            command = [sys.executable, "-m", "crawler", *worker_arguments(arguments, seeds_path)]
+            codes, received = await _supervise(command, config, storage, progress)
+    finally:
+        await storage.close()
+    log.info(
+        "crawl ended: %s; %d records in %s",
+        describe(progress),
+        progress.done_before + progress.done,
+        mask_credentials(str(config.db)),
+        extra={**log_fields(progress), "exit_codes": codes},
+    )
+    return combined_exit_code(codes, received)
+
+
+async def _supervise(
+    command: list[str], config: Config, storage: Storage, progress: CrawlProgress
+) -> tuple[list[int], int | None]:
+    """Start the workers and wait for them, passing signals on; their exit codes, and the
+    first signal the supervisor received."""
+    # A session of their own: a terminal's Ctrl-C reaches the supervisor, which passes it on
+    # once (a second signal would stop the workers without their grace).
+    workers = [
+        await asyncio.create_subprocess_exec(*command, start_new_session=True)
+        for _ in range(config.processes)
+    ]
+    log.info("%d crawler processes started", len(workers), extra={"processes": len(workers)})
+    received: list[int] = []
+
+    def forward(number: int) -> None:
+        received.append(number)
+        for worker in workers:
+            if worker.returncode is None:
+                worker.send_signal(number)
+
+    with signals_handled(True, forward):
+        watcher = asyncio.create_task(_watch(storage, progress))
+        async with show_progress(
+            lambda: progress, live=config.progress, interval_s=config.progress_interval
+        ):
+            codes = [await worker.wait() for worker in workers]
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+    await _update(storage, progress)
+    return codes, received[0] if received else None
+
+
+async def _watch(storage: Storage, progress: CrawlProgress) -> None:
+    """The progress counters, from the shared database, every POLL_S seconds."""
+    while True:
+        await _update(storage, progress)
+        await asyncio.sleep(POLL_S)
+
+
+async def _update(storage: Storage, progress: CrawlProgress) -> None:
+    totals = await storage.totals()
+    progress.done = totals.done - progress.done_before
+    progress.queued = totals.queued
+
+
+@contextlib.contextmanager
+def _seeds_file(seeds: str) -> Iterator[str]:
+    """`seeds` itself, or for `-` a file holding standard input (every worker reads it)."""
+    if seeds != "-":
+        yield seeds
+        return
+    directory = Path(tempfile.mkdtemp(prefix="crawler-seeds-"))
+    try:
+        copy = directory / "seeds.txt"
+        with copy.open("w", encoding="utf-8") as handle:
+            shutil.copyfileobj(sys.stdin, handle)
+        yield str(copy)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
