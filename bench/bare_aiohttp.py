@@ -1,6 +1,6 @@
 """The reference loop: one aiohttp session, N tasks, selectolax links, yarl joins, a set.
 
-    python bench/bare_aiohttp.py SEED_URL [--concurrency 64]        # crawl a site
+    python bench/bare_aiohttp.py SEED_URL... [--concurrency 64]     # crawl the seeds' sites
     python bench/bare_aiohttp.py --urls FILE [--concurrency 64]     # fetch a list, no parsing
 
 No persistence, no politeness, no limits: the practical ceiling of this stack. Prints pages=N.
@@ -17,11 +17,12 @@ from selectolax.lexbor import LexborHTMLParser
 from yarl import URL
 
 
-async def crawl(seed: str, concurrency: int) -> int:
-    host = URL(seed).host
-    seen = {seed}
+async def crawl(seeds: list[str], concurrency: int) -> int:
+    hosts = {URL(seed).host for seed in seeds}
+    seen = set(seeds)
     queue: asyncio.Queue[str] = asyncio.Queue()
-    queue.put_nowait(seed)
+    for seed in seeds:
+        queue.put_nowait(seed)
     pages = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -43,7 +44,7 @@ async def crawl(seed: str, concurrency: int) -> int:
                                 continue
                             link = base.join(URL(href)).with_fragment(None)
                             text = str(link)
-                            if link.host == host and text not in seen:
+                            if link.host in hosts and text not in seen:
                                 seen.add(text)
                                 queue.put_nowait(text)
                 except (aiohttp.ClientError, ValueError, TimeoutError):
@@ -73,7 +74,7 @@ async def fetch_list(urls: list[str], concurrency: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("seed", nargs="?")
+    parser.add_argument("seeds", nargs="*")
     parser.add_argument("--urls", type=Path)
     parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args()
@@ -81,7 +82,7 @@ def main() -> None:
         urls = args.urls.read_text().split()
         pages = asyncio.run(fetch_list(urls, args.concurrency))
     else:
-        pages = asyncio.run(crawl(args.seed, args.concurrency))
+        pages = asyncio.run(crawl(args.seeds, args.concurrency))
     print(f"pages={pages}")
 
 

@@ -1,6 +1,6 @@
 """The benchmark: our crawler side by side with a bare aiohttp loop, Scrapy, Crawlee and wget.
 
-    python bench/run.py [--pages 20000] [--rounds 3] [--scenarios site,seed,scale]
+    python bench/run.py [--pages 20000] [--rounds 3] [--scenarios site,seed,scale,fleet]
 
 Needs nginx and wget (Debian: apt-get install nginx wget) and the bench extra
 (pip install -e '.[bench]'). Writes bench/results/latest.json and latest.md.
@@ -9,171 +9,35 @@ Needs nginx and wget (Debian: apt-get install nginx wget) and the bench extra
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import platform
 import re
 import shutil
 import sqlite3
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from importlib import metadata
+from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-PYTHON = sys.executable
+from fleet import fleet_scenario
+from harness import (
+    BENCH,
+    PYTHON,
+    Measurement,
+    Nginx,
+    make_site,
+    nginx_conf,
+    timed,
+    warm_page_cache,
+)
+from report import describe_machine, markdown, ratios, summarise
+
 SITE_PORT = 8089
 LATENCY_PORT = 8090
 SCALE_PORT = 8091
-RUN_TIMEOUT_S = 900
-
-
-@dataclass
-class Measurement:
-    tool: str
-    scenario: str
-    round: int
-    pages: int
-    expected: int
-    wall_s: float
-    cpu_s: float
-    peak_rss_mb: float
-    extra: dict[str, object]
-
-    @classmethod
-    def of(
-        cls,
-        tool: str,
-        scenario: str,
-        round_number: int,
-        expected: int,
-        run: tuple[str, dict[str, float]],
-        *,
-        extra: dict[str, object] | None = None,
-    ) -> Measurement:
-        """A run's measurement from what `timed()` returned: its output (for `pages=N`) and
-        figures."""
-        output, figures = run
-        return cls(
-            tool,
-            scenario,
-            round_number,
-            pages_from(output),
-            expected,
-            figures["wall_s"],
-            figures["cpu_s"],
-            figures["rss_mb"],
-            extra or {},
-        )
-
-    @property
-    def complete(self) -> bool:
-        return self.pages >= self.expected
-
-
-def timed(
-    command: list[str], cwd: Path, env: dict[str, str] | None = None
-) -> tuple[str, dict[str, float]]:
-    """Run under /usr/bin/time -v; return stdout+stderr and wall, cpu, rss."""
-    full = ["/usr/bin/time", "-v", *command]
-    started = time.perf_counter()
-    result = subprocess.run(
-        full, cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False
-    )
-    wall = time.perf_counter() - started
-    report = result.stderr
-    user = float(re.search(r"User time \(seconds\): ([\d.]+)", report).group(1))  # type: ignore[union-attr]
-    system = float(re.search(r"System time \(seconds\): ([\d.]+)", report).group(1))  # type: ignore[union-attr]
-    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", report).group(1))  # type: ignore[union-attr]
-    if result.returncode != 0:
-        print(f"  ! {command[0:3]} exited {result.returncode}: {report[-500:]}", file=sys.stderr)
-    return result.stdout + report, {"wall_s": wall, "cpu_s": user + system, "rss_mb": rss_kb / 1024}
-
-
-def pages_from(output: str) -> int:
-    found = re.findall(r"pages=(\d+)", output)
-    return int(found[-1]) if found else 0
-
-
-# --- the site and its server ---------------------------------------------------------------
-
-
-def nginx_conf(root: Path, port: int, work: Path, extra: str = "") -> Path:
-    conf = work / f"nginx-{port}.conf"
-    conf.write_text(
-        f"""worker_processes 1;
-pid {work}/nginx-{port}.pid;
-error_log {work}/nginx-{port}.err;
-daemon on;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  include /etc/nginx/mime.types;
-  keepalive_requests 1000000;
-  client_body_temp_path {work}/tmp-{port};
-  proxy_temp_path {work}/tmp-{port};
-  fastcgi_temp_path {work}/tmp-{port};
-  uwsgi_temp_path {work}/tmp-{port};
-  scgi_temp_path {work}/tmp-{port};
-  server {{
-    listen 127.0.0.1:{port} backlog=4096;
-    root {root};
-    {extra}
-  }}
-}}
-"""
-    )
-    return conf
-
-
-class Nginx:
-    def __init__(self, conf: Path) -> None:
-        self.conf = conf
-
-    def __enter__(self) -> Nginx:
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        subprocess.run([nginx, "-c", str(self.conf)], check=True)
-        time.sleep(0.3)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        subprocess.run([nginx, "-c", str(self.conf), "-s", "stop"], check=False)
-        time.sleep(0.3)
-
-
-def make_site(pages: int, port: int, cache: Path, *, scale: bool = False) -> tuple[Path, int]:
-    kind = "scale" if scale else "site"
-    out = cache / f"{kind}-{pages}-{port}"
-    marker = out / "expected.txt"
-    if not marker.exists():
-        shutil.rmtree(out, ignore_errors=True)
-        flags = ["--scale"] if scale else []
-        printed = subprocess.run(
-            [
-                PYTHON,
-                str(BENCH / "make_site.py"),
-                str(out),
-                "--pages",
-                str(pages),
-                "--origin",
-                f"http://127.0.0.1:{port}",
-                *flags,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        marker.write_text(printed.strip())
-    return out, int(marker.read_text())
 
 
 # --- the tools -------------------------------------------------------------------------------
@@ -298,13 +162,6 @@ SITE_TOOLS: dict[str, Callable[[str, Path, int], tuple[str, dict[str, float]]]] 
 # --- scenarios --------------------------------------------------------------------------------
 
 
-def warm_page_cache(root: Path) -> None:
-    """Read every file of the site once, so no tool pays for cold disk reads."""
-    for path in root.rglob("*"):
-        if path.is_file():
-            path.read_bytes()
-
-
 def site_scenario(args: argparse.Namespace, work: Path) -> list[Measurement]:
     root, expected = make_site(args.pages, SITE_PORT, args.cache)
     seed = f"http://127.0.0.1:{SITE_PORT}/"
@@ -411,114 +268,15 @@ def rates_by_tenth(db: Path) -> list[float]:
     return rates
 
 
-# --- the report -------------------------------------------------------------------------------
-
-
-def summarise(results: list[Measurement]) -> list[dict[str, object]]:
-    rows = []
-    for scenario in ("site", "seed", "scale"):
-        for tool in dict.fromkeys(m.tool for m in results if m.scenario == scenario):
-            runs = [m for m in results if m.scenario == scenario and m.tool == tool]
-            pages = min(m.pages for m in runs)
-            rows.append(
-                {
-                    "scenario": scenario,
-                    "tool": tool,
-                    "rounds": len(runs),
-                    "pages": pages,
-                    "expected": runs[0].expected,
-                    "complete": all(m.complete for m in runs),
-                    "wall_s": round(statistics.median(m.wall_s for m in runs), 2),
-                    "pages_per_s": round(statistics.median(m.pages / m.wall_s for m in runs), 1),
-                    "cpu_s_per_1000": round(
-                        statistics.median(1000 * m.cpu_s / max(m.pages, 1) for m in runs), 3
-                    ),
-                    "peak_rss_mb": round(max(m.peak_rss_mb for m in runs), 1),
-                    **({"extra": runs[0].extra} if runs[0].extra else {}),
-                }
-            )
-    return rows
-
-
-def ratios(rows: list[dict[str, object]]) -> dict[str, float]:
-    def row(scenario: str, tool: str) -> dict[str, object] | None:
-        return next((r for r in rows if r["scenario"] == scenario and r["tool"] == tool), None)
-
-    found: dict[str, float] = {}
-    ours, bare = row("site", "ours"), row("site", "bare-aiohttp")
-    if ours and bare:
-        found["site: ours / bare pages/s"] = round(
-            float(ours["pages_per_s"]) / float(bare["pages_per_s"]), 2
-        )  # type: ignore[arg-type]
-        found["site: ours / bare CPU per page"] = round(
-            float(ours["cpu_s_per_1000"]) / float(bare["cpu_s_per_1000"]), 2
-        )  # type: ignore[arg-type]
-    for other in ("scrapy", "crawlee"):
-        theirs = row("site", other)
-        if ours and theirs:
-            found[f"site: ours / {other} pages/s"] = round(
-                float(ours["pages_per_s"]) / float(theirs["pages_per_s"]), 1
-            )  # type: ignore[arg-type]
-    seed_ours, seed_bare = row("seed", "ours"), row("seed", "bare-aiohttp")
-    if seed_ours and seed_bare:
-        found["seed: ours / bare wall time"] = round(
-            float(seed_ours["wall_s"]) / float(seed_bare["wall_s"]), 2
-        )  # type: ignore[arg-type]
-    scale = row("scale", "ours")
-    if scale:
-        found["scale: last tenth / first tenth"] = scale["extra"]["last_over_first"]  # type: ignore[index]
-    return found
-
-
-def markdown(
-    rows: list[dict[str, object]], found: dict[str, float], machine: dict[str, str]
-) -> str:
-    lines = [
-        f"Measured {machine['date']} on {machine['machine']}; {machine['versions']}.",
-        "",
-        "| scenario | tool | pages | pages/s | CPU s / 1,000 pages | peak RSS MB | wall s |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        flag = "" if r["complete"] else f" (incomplete: expected {r['expected']})"
-        lines.append(
-            f"| {r['scenario']} | {r['tool']} | {r['pages']}{flag} | {r['pages_per_s']} |"
-            f" {r['cpu_s_per_1000']} | {r['peak_rss_mb']} | {r['wall_s']} |"
-        )
-    lines += ["", *(f"- {name}: **{value}**" for name, value in found.items())]
-    return "\n".join(lines) + "\n"
-
-
-def describe_machine() -> dict[str, str]:
-    memory_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))  # type: ignore[union-attr]
-    versions = []
-    for package in ("aiohttp", "selectolax", "yarl", "scrapy", "crawlee", "httpx", "requests"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions.append(f"{package} {metadata.version(package)}")
-    wget = subprocess.run(
-        ["wget", "--version"], capture_output=True, text=True, check=False
-    ).stdout.split("\n")[0]
-    nginx = subprocess.run(
-        ["nginx", "-v"], capture_output=True, text=True, check=False
-    ).stderr.strip()
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()} cores, {memory_kb / 1024 / 1024:.0f} GiB,"
-        f" {platform.machine()}, Python {platform.python_version()}",
-        "versions": ", ".join(
-            [*versions, wget.split(" built")[0], nginx.replace("nginx version: ", "")]
-        ),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--scenarios", default="site,seed,scale")
+    parser.add_argument("--scenarios", default="site,seed,scale,fleet")
     parser.add_argument("--tools", default="ours,bare-aiohttp,scrapy,crawlee,wget")
     parser.add_argument("--scale-pages", type=int, default=100_000)
+    parser.add_argument("--fleet-pages", type=int, default=500, help="pages of each fleet host")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "crawler-bench")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     args = parser.parse_args()
@@ -529,9 +287,12 @@ def main() -> None:
         work = Path(scratch)
         for scenario in args.scenarios.split(","):
             print(f"scenario {scenario}", flush=True)
-            runner = {"site": site_scenario, "seed": seed_scenario, "scale": scale_scenario}[
-                scenario
-            ]
+            runner = {
+                "site": site_scenario,
+                "seed": seed_scenario,
+                "scale": scale_scenario,
+                "fleet": fleet_scenario,
+            }[scenario]
             results.extend(runner(args, work))
     rows = summarise(results)
     found = ratios(rows)

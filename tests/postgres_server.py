@@ -22,10 +22,9 @@ from yarl import URL
 
 USER = "crawler"
 PASSWORD = "s3cret-pg-pw"  # the tests check it never shows in logs, stats or errors
-SERVER_SETTINGS = (
-    "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-    " -c full_page_writes=off -c max_connections=200"
-)
+SERVER_SETTINGS = "-c listen_addresses=127.0.0.1 -c max_connections=200"
+FAST_SETTINGS = " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+"""For the tests only: nothing they write has to survive the machine."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +64,9 @@ def binaries() -> Path | None:
 
 
 @contextmanager
-def started_server() -> Iterator[PostgresServer]:
-    """A fresh cluster on a free loopback port, stopped and deleted afterwards."""
+def started_server(*, durable: bool = False) -> Iterator[PostgresServer]:
+    """A fresh cluster on a free loopback port, stopped and deleted afterwards; `durable` keeps
+    PostgreSQL's own safe defaults (the benchmark's), else it trades them for speed."""
     bin_dir = binaries()
     if bin_dir is None:
         raise FileNotFoundError("no initdb/pg_ctl on this machine")
@@ -78,7 +78,7 @@ def started_server() -> Iterator[PostgresServer]:
     _run([*as_owner, str(bin_dir / "initdb"), "-D", str(data), "-U", USER,
           f"--pwfile={password_file}", "--auth-local=trust", "--auth-host=scram-sha-256",
           "-E", "UTF8", "--no-sync"])  # fmt: skip
-    options = f"-p {port} -k {base} {SERVER_SETTINGS}"
+    options = f"-p {port} -k {base} {SERVER_SETTINGS}{'' if durable else FAST_SETTINGS}"
     pg_ctl = [*as_owner, str(bin_dir / "pg_ctl"), "-D", str(data)]
     _run([*pg_ctl, "-o", options, "-l", str(base / "log"), "-w", "start"])
     try:

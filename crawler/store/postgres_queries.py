@@ -9,7 +9,25 @@ from crawler.store.postgres_schema import CLAIMED, DONE, QUEUED
 from crawler.store.rows import PROXY_FIGURES, RESULT_COLUMNS
 
 OPTION_COLUMNS = ("variant", "priority", "method", "headers", "request_body", "meta", "handler")
-_READY = f"(urls.state = {QUEUED} AND (urls.not_before IS NULL OR urls.not_before <= $2))"
+# Each test probes one partial index (urls_queued or urls_claimed) by host: no OR across them,
+# which would scan the table.
+_HAS_READY = (
+    f"EXISTS (SELECT 1 FROM urls WHERE urls.host = {{host}} AND urls.state = {QUEUED}"
+    " AND (urls.not_before IS NULL OR urls.not_before <= {now}) LIMIT 1)"
+)
+_HAS_CLAIMED = (
+    f"EXISTS (SELECT 1 FROM urls WHERE urls.host = {{host}} AND urls.state = {CLAIMED}"
+    " AND {who} LIMIT 1)"
+)
+# A host with work: ready requests, or claims of another worker. Probed host by host (a lateral
+# join): as an OR of EXISTS the planner would hash every queued row to answer for a few hosts.
+_HAS_WORK = f"""CROSS JOIN LATERAL (
+    SELECT 1 FROM urls WHERE urls.host = {{host}} AND urls.state = {QUEUED}
+        AND (urls.not_before IS NULL OR urls.not_before <= {{now}})
+    UNION ALL
+    SELECT 1 FROM urls WHERE urls.host = {{host}} AND urls.state = {CLAIMED} AND {{who}}
+    LIMIT 1
+) AS has_work"""
 
 # Queue what is new (by URL and variant), and its host; $1..$11 are the columns of options_row.
 INSERT_REQUESTS = f"""
@@ -31,14 +49,12 @@ LEASE_HOSTS = f"""
 UPDATE hosts SET holder = $1, lease_until = $3, leased_at = $2
 WHERE host IN (
     SELECT candidate.host FROM hosts AS candidate
+    {_HAS_WORK.format(host="candidate.host", now="$2", who="urls.claimed_by <> $1")}
     WHERE (candidate.lease_until < $2 OR candidate.holder = $1)
       AND candidate.host <> ALL($5::text[])
-      AND EXISTS (
-          SELECT 1 FROM urls WHERE urls.host = candidate.host
-            AND ({_READY} OR (urls.state = {CLAIMED} AND urls.claimed_by IS DISTINCT FROM $1)))
     ORDER BY candidate.leased_at
     LIMIT $4
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF candidate SKIP LOCKED
 )
 RETURNING host
 """
@@ -69,10 +85,8 @@ RETURNING id, url, host, depth, parent, retries, {", ".join(OPTION_COLUMNS)}
 GIVE_BACK_IDLE = f"""
 UPDATE hosts SET lease_until = $4
 WHERE holder = $1 AND host = ANY($2::text[])
-  AND NOT EXISTS (
-      SELECT 1 FROM urls WHERE urls.host = hosts.host
-        AND ((urls.state = {CLAIMED} AND urls.claimed_by = $1)
-             OR (urls.state = {QUEUED} AND (urls.not_before IS NULL OR urls.not_before <= $3))))
+  AND NOT {_HAS_READY.format(host="hosts.host", now="$3")}
+  AND NOT {_HAS_CLAIMED.format(host="hosts.host", who="urls.claimed_by = $1")}
 RETURNING host
 """
 RENEW = (
@@ -87,8 +101,8 @@ SELECT min(due) FROM (
     WHERE state = {QUEUED} AND not_before IS NOT NULL AND not_before > $1
     UNION ALL
     SELECT min(lease_until) FROM hosts
+    {_HAS_WORK.format(host="hosts.host", now="'Infinity'", who="TRUE")}
     WHERE holder IS DISTINCT FROM $2 AND lease_until > $1
-      AND EXISTS (SELECT 1 FROM urls WHERE urls.host = hosts.host AND urls.state < {DONE})
 ) AS dues
 """
 
