@@ -170,11 +170,13 @@ class Engine:
             frontier.stop()
         writer = RecordWriter(self._storage, frontier, self.progress)
         writer_task = asyncio.create_task(writer.run(), name="record-writer")
-        writer_task.add_done_callback(self._on_writer_done)
+        writer_task.add_done_callback(self._stop_on_failure)
         async with self._parts.network(self._storage, frontier, scope, seeds.hostnames) as network:
-            await self._work_until_done(frontier, network, writer, scope, seeds)
+            failure = await self._work_until_done(frontier, network, writer, scope, seeds)
         await writer.close()
         await writer_task
+        if failure is not None:  # a worker could not go on (the store failed under it)
+            raise failure
         unfinished = [request for request in self._workers.values() if request is not None]
         await self._storage.release([*unfinished, *frontier.take_held()])
 
@@ -185,28 +187,31 @@ class Engine:
         writer: RecordWriter,
         scope: ScopePolicy,
         seeds: QueuedSeeds,
-    ) -> None:
+    ) -> Exception | None:
         """The workers, the watchdog and the sitemap loader, until the frontier runs dry or
-        the crawl is stopped."""
+        the crawl is stopped; returns what made a worker fail, if one did."""
         for _ in range(self._config.concurrency):
             worker = asyncio.create_task(self._work(frontier, network, writer, scope))
+            worker.add_done_callback(self._stop_on_failure)
             self._workers[worker] = None
         helpers = []
         if self._config.stall_timeout > 0:
             helpers.append(asyncio.create_task(self._watch(frontier), name="watchdog"))
         if network.sitemaps is not None:
             helpers.append(asyncio.create_task(network.sitemaps.load(seeds.origins, frontier)))
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        ended = await asyncio.gather(*self._workers, return_exceptions=True)
         for helper in helpers:
             helper.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
+        return next((result for result in ended if isinstance(result, Exception)), None)
 
     def _cancel_workers(self) -> None:
         for worker in self._workers:
             worker.cancel()
 
-    def _on_writer_done(self, task: asyncio.Task[None]) -> None:
-        """If storing fails the crawl cannot go on: stop the workers; `_run` re-raises."""
+    def _stop_on_failure(self, task: asyncio.Task[None]) -> None:
+        """If storing (or claiming) fails the crawl cannot go on: stop the workers; `_run`
+        re-raises."""
         if not task.cancelled() and task.exception() is not None:
             if self._frontier is not None:
                 self._frontier.stop()

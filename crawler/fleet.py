@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from crawler.config import Config
 from crawler.engine import signals_handled
+from crawler.errors import ConfigError, StorageError
 from crawler.exit_codes import combined_exit_code
 from crawler.progress import CrawlProgress, describe, log_fields, show_progress
 from crawler.store import Storage, open_storage
@@ -25,7 +27,7 @@ from crawler.urls import mask_credentials
 
 log = logging.getLogger("crawler")
 
-POLL_S = 1.0
+LIVE_POLL_S = 2.0
 
 
 def worker_arguments(arguments: Sequence[str], seeds: str) -> list[str]:
@@ -34,7 +36,9 @@ def worker_arguments(arguments: Sequence[str], seeds: str) -> list[str]:
     given = list(arguments)
     if seeds != "-" and "-" in given:
         given[given.index("-")] = seeds
-    return [*given, "--processes", "1", "--no-progress"]
+    if given and given[0] == "crawl":  # named: the seeds file may be named like a command
+        given = given[1:]
+    return ["crawl", *given, "--processes", "1", "--no-progress"]
 
 
 async def run_fleet(config: Config, arguments: Sequence[str], seeds: str) -> int:
@@ -65,13 +69,7 @@ async def _supervise(
 ) -> tuple[list[int], int | None]:
     """Start the workers and wait for them, passing signals on; their exit codes, and the
     first signal the supervisor received."""
-    # A session of their own: a terminal's Ctrl-C reaches the supervisor, which passes it on
-    # once (a second signal would stop the workers without their grace).
-    workers = [
-        await asyncio.create_subprocess_exec(*command, start_new_session=True)
-        for _ in range(config.processes)
-    ]
-    log.info("%d crawler processes started", len(workers), extra={"processes": len(workers)})
+    workers: list[asyncio.subprocess.Process] = []
     received: list[int] = []
 
     def forward(number: int) -> None:
@@ -81,22 +79,40 @@ async def _supervise(
                 worker.send_signal(number)
 
     with signals_handled(True, forward):
-        watcher = asyncio.create_task(_watch(storage, progress))
+        try:
+            for _ in range(config.processes):
+                if received:  # stopped while starting: start no more
+                    break
+                # A session of their own: a terminal's Ctrl-C reaches the supervisor, which
+                # passes it on once (a second signal would cut the workers' grace short).
+                workers.append(
+                    await asyncio.create_subprocess_exec(*command, start_new_session=True)
+                )
+        except OSError as exc:
+            forward(signal.SIGTERM)
+            await asyncio.gather(*(worker.wait() for worker in workers))
+            raise ConfigError(f"cannot start a crawler process: {exc}") from None
+        log.info("%d crawler processes started", len(workers), extra={"processes": len(workers)})
+        watcher = asyncio.create_task(_watch(storage, progress, config))
         async with show_progress(
             lambda: progress, live=config.progress, interval_s=config.progress_interval
         ):
             codes = [await worker.wait() for worker in workers]
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
-    await _update(storage, progress)
+    with contextlib.suppress(StorageError):  # the workers' exit codes tell how it went
+        await _update(storage, progress)
     return codes, received[0] if received else None
 
 
-async def _watch(storage: Storage, progress: CrawlProgress) -> None:
-    """The progress counters, from the shared database, every POLL_S seconds."""
+async def _watch(storage: Storage, progress: CrawlProgress, config: Config) -> None:
+    """The progress counters, from the shared database: every LIVE_POLL_S seconds for a live
+    display, else as often as the progress lines (counting a large crawl costs the server)."""
+    every = LIVE_POLL_S if config.progress and sys.stderr.isatty() else config.progress_interval
     while True:
-        await _update(storage, progress)
-        await asyncio.sleep(POLL_S)
+        with contextlib.suppress(StorageError):
+            await _update(storage, progress)
+        await asyncio.sleep(every)
 
 
 async def _update(storage: Storage, progress: CrawlProgress) -> None:

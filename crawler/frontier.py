@@ -263,9 +263,12 @@ class Frontier:
             limit = self._window - self._held
             if self._budget is not None:
                 limit = min(limit, self._budget)
+            asked_at = time.time()
             claim = await self._storage.claim_next(limit, self._room_for)
             claimed = claim.requests
-            if claim.next_due is not None and claim.next_due > time.time():
+            # A due time after the claim began counts even if it has passed by now; an older
+            # one is work this claim could not take (a host over its budget, say).
+            if claim.next_due is not None and claim.next_due > asked_at:
                 self.watch_deferred(claim.next_due)
         finally:
             self._refilling = False

@@ -194,7 +194,8 @@ class PageOutput:
 @dataclass(frozen=True, slots=True)
 class Claim:
     """Requests taken from the queue. A claim that came back short of what was asked also says
-    when the earliest request waiting for a retry becomes due (epoch seconds), if any does."""
+    when more may become claimable (epoch seconds), if anything may: a request waiting for a
+    retry coming due, or (shared crawls) another process's lease on a host running out."""
 
     requests: tuple[CrawlRequest, ...] = ()
     next_due: float | None = None

@@ -252,10 +252,13 @@ class ScopePolicy:
 
 
 def mask_credentials(url: str) -> str:
-    """The URL with any password replaced by `***`, for logs and stats."""
+    """The URL with any password replaced by `***` (`user:password@`, or a `password=` query
+    parameter as database URLs may have), for logs, stats and error messages."""
     scheme, separator, rest = url.partition("://")
     userinfo, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}{separator}{user}:***@{host}"
+    if at:
+        rest = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    return scheme + separator + _QUERY_PASSWORD.sub(r"\1***", rest)
+
+
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)

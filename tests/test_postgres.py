@@ -9,6 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SiteFactory, run_cli, wait_until
 from tests.postgres_server import PASSWORD
 
@@ -81,10 +83,18 @@ async def test_a_stopped_crawl_on_postgresql_resumes_without_fetching_anything_t
     assert PASSWORD not in stderr.decode() + rerun.stderr
 
 
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        f"postgresql://crawler:{PASSWORD}@127.0.0.1:1/crawl",
+        f"postgresql://127.0.0.1:1/crawl?user=crawler&password={PASSWORD}",
+        f"postgresql://crawler:{PASSWORD}@127.0.0.1:99999/crawl",  # no such port
+        f"postgresql://crawler:{PASSWORD}/x#y@127.0.0.1:1/crawl",  # a password to confuse parsers
+    ],
+)
 async def test_a_server_that_cannot_be_reached_is_one_line_without_the_password(
-    tmp_path: Path,
+    tmp_path: Path, dsn: str
 ) -> None:
-    dsn = f"postgresql://crawler:{PASSWORD}@127.0.0.1:1/crawl"
     seeds = seeds_file(tmp_path, "http://127.0.0.1:9/")
 
     crawl = await run_cli(str(seeds), "--db", dsn, "--no-progress", cwd=tmp_path)
@@ -93,5 +103,7 @@ async def test_a_server_that_cannot_be_reached_is_one_line_without_the_password(
     for result in (crawl, stats):
         assert result.returncode == 2
         last = result.stderr.strip().splitlines()[-1]
-        assert last.startswith("crawler: error: cannot open database postgresql://crawler:***@")
+        assert last.startswith("crawler: error: cannot open database postgresql://")
+        assert "***" in last
         assert PASSWORD not in result.stderr
+        assert "x#y" not in result.stderr

@@ -86,6 +86,10 @@ async def open_storage(
 
         busy_hosts = -(-config.concurrency // config.per_host)
         return await PostgresStorage.open(
-            str(db), read_only=read_only, lease_s=config.lease_timeout, max_hosts=2 * busy_hosts
+            str(db),
+            read_only=read_only,
+            lease_s=config.lease_timeout,
+            max_hosts=2 * busy_hosts,
+            host_budget=config.max_pages_per_host,
         )
     return await SqliteStorage.open(Path(db), read_only=read_only)

@@ -1,24 +1,22 @@
 """`PostgresStorage`: one crawl shared by many processes through a PostgreSQL server (asyncpg).
 
-Work is leased by host. A process takes a batch of hosts that have work (`FOR UPDATE SKIP
-LOCKED`), claims their ready URLs, renews its leases while it works, and gives a host back once
-nothing of it is ready or claimed. Only the holder of a host fetches from it, so per-host
-concurrency and delays hold across every process. A process that dies stops renewing: once its
-leases run out the others take its hosts, and its claimed but unrecorded URLs go back to the
-queue. Nothing here knows HTTP or HTML.
+Work is leased by host (`crawler.store.postgres_leases`): only the holder of a host fetches
+from it, so per-host concurrency and delays hold across every process. A process that dies
+stops renewing its leases; once they run out the others take its hosts, and its claimed but
+unrecorded URLs go back to the queue. Nothing here knows HTTP or HTML.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
+import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from typing import Any, final
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from typing import TypeVar, final
 
 import asyncpg
 
@@ -35,28 +33,28 @@ from crawler.models import (
     Totals,
 )
 from crawler.store import postgres_queries as sql
+from crawler.store.postgres_leases import AT_CAP_RECHECK_S, HostLeases
 from crawler.store.postgres_schema import Connection, prepare
-from crawler.store.rows import finish_row, options_of, options_row, proxy_figures, redirected_row
+from crawler.store.rows import finish_row, options_row, proxy_figures, redirected_row
 from crawler.urls import mask_credentials
 
-IDLE_HOLD_S = 10.0  # a host given back stays with its holder this long, unless it takes it again
-FIRST_LEASE_BATCH = 8  # hosts taken at a time; doubled while a claim still has room
-MAX_LEASE_ROUNDS = 6
+log = logging.getLogger("crawler")
+
+T = TypeVar("T")
 DEFAULT_MAX_HOSTS = 64
+WRITE_ATTEMPTS = 4  # a deadlock or serialization failure is rolled back and tried again
+DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+RETRIED_ERRORS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 
 @final
 class PostgresStorage:
     """A crawl database on a PostgreSQL server. Open with `await PostgresStorage.open(dsn)`."""
 
-    def __init__(self, pool: asyncpg.Pool, shown: str, *, lease_s: float, max_hosts: int) -> None:
+    def __init__(self, pool: asyncpg.Pool, shown: str, leases: HostLeases) -> None:
         self._pool = pool
         self._shown = shown  # the DSN without its password, for messages
-        self._lease_s = lease_s
-        self._max_hosts = max_hosts
-        self._worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._held: list[str] = []  # hosts leased to this process, sorted
-        self._cursor = ""  # the host served last: the next claim starts after it
+        self._leases = leases
         self._renewer: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -68,127 +66,63 @@ class PostgresStorage:
         read_only: bool = False,
         lease_s: float = DEFAULTS.lease_timeout,
         max_hosts: int = DEFAULT_MAX_HOSTS,
+        host_budget: int | None = None,
     ) -> PostgresStorage:
         """Connect, and unless `read_only` create the tables if they are missing. A host leased
         here stays this process's `lease_s` seconds unrenewed (it is renewed every third of
-        that); the process holds `max_hosts` hosts at most, leaving the rest to the others.
+        that); the process holds `max_hosts` hosts at most, leaving the rest to the others, and
+        claims no more of a host than `host_budget` records allow.
 
         Raises `StorageError` (the password left out) if the server cannot be reached or
         the database holds no crawl of this version."""
         shown = mask_credentials(dsn)
         try:
             pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4, command_timeout=120)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+        except DATABASE_ERRORS as exc:
             raise StorageError(f"cannot open database {shown}: {_message(exc, dsn)}") from None
+        except (ValueError, TypeError, OverflowError):  # its message may quote the password
+            raise StorageError(f"cannot open database {shown}: not a valid URL") from None
         try:
             async with pool.acquire() as connection:
                 await prepare(connection, shown, read_only=read_only)
         except BaseException as exc:
             await pool.close()
-            if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError):
+            if isinstance(exc, DATABASE_ERRORS):
                 raise StorageError(f"cannot use database {shown}: {_message(exc, dsn)}") from None
             raise
-        storage = cls(pool, shown, lease_s=lease_s, max_hosts=max_hosts)
+        worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        leases = HostLeases(worker, lease_s=lease_s, max_hosts=max_hosts, host_budget=host_budget)
+        storage = cls(pool, shown, leases)
         if not read_only:
-            storage._renewer = asyncio.create_task(storage._renew_leases(), name="lease-renewer")
+            storage._renewer = asyncio.create_task(storage._renew(lease_s), name="lease-renewer")
         return storage
 
     async def add_requests(self, requests: Sequence[CrawlRequest]) -> int:
         if not requests:
             return 0
-        async with self._transaction() as connection:
-            return await _insert(connection, requests)
+        return await self._write(lambda connection: _insert(connection, requests))
 
     async def claim_next(self, limit: int, room_for: Callable[[str], int]) -> Claim:
         now = time.time()
-        async with self._transaction() as connection:
-            claimed = await self._claim_from(connection, self._in_turn(), limit, room_for, now)
-            batch = FIRST_LEASE_BATCH
-            for _ in range(MAX_LEASE_ROUNDS):
-                if len(claimed) >= limit or len(self._held) >= self._max_hosts:
-                    break
-                batch = min(batch, self._max_hosts - len(self._held))
-                hosts = await self._lease(connection, batch, now)
-                if not hosts:
-                    break
-                room = limit - len(claimed)
-                claimed += await self._claim_from(connection, hosts, room, room_for, now)
-                batch *= 2
-            if claimed:
-                self._cursor = claimed[-1].host
-            await self._give_back_idle(connection, now)
-            next_due = None
-            if len(claimed) < limit:
-                next_due = await connection.fetchval(sql.NEXT_DUE, now, self._worker)
-        return Claim(tuple(claimed), next_due)
 
-    def _in_turn(self) -> list[str]:
-        """The hosts held, starting after the one served last: hosts take turns."""
-        start = bisect.bisect_right(self._held, self._cursor)
-        return self._held[start:] + self._held[:start]
+        async def claim(connection: Connection) -> Claim:
+            claimed = await self._leases.claim(connection, limit, room_for, now)
+            if len(claimed) >= limit:
+                return Claim(tuple(claimed))
+            if self._leases.at_cap:  # other hosts may have work: look again soon
+                return Claim(tuple(claimed), now + AT_CAP_RECHECK_S)
+            next_due = await connection.fetchval(sql.NEXT_DUE, now, self._leases.worker)
+            return Claim(tuple(claimed), next_due)
 
-    async def _lease(self, connection: Connection, count: int, now: float) -> list[str]:
-        """Take up to `count` more hosts that have work, least recently leased first; their
-        claims by processes whose lease ran out go back to the queue."""
-        rows = await connection.fetch(
-            sql.LEASE_HOSTS, self._worker, now, now + self._lease_s, count, self._held
-        )
-        hosts = sorted(row["host"] for row in rows)
-        if hosts:
-            await connection.execute(sql.RECLAIM_ORPHANS, hosts, self._worker)
-            self._held = sorted({*self._held, *hosts})
-        return hosts
+        return await self._write(claim)
 
-    async def _claim_from(
-        self,
-        connection: Connection,
-        hosts: Sequence[str],
-        limit: int,
-        room_for: Callable[[str], int],
-        now: float,
-    ) -> list[CrawlRequest]:
-        """Up to `limit` ready requests, host after host in the order given, at most
-        `room_for(host)` of each."""
-        rooms = {host: room for host in hosts if (room := min(room_for(host), limit)) > 0}
-        if not rooms:
-            return []
-        ready: dict[str, list[int]] = {host: [] for host in rooms}
-        for row in await connection.fetch(
-            sql.READY_OF_HOSTS, list(rooms), list(rooms.values()), now
-        ):
-            ready[row["host"]].append(row["id"])
-        chosen = [row_id for host in rooms for row_id in ready[host]][:limit]
-        if not chosen:
-            return []
-        rows = await connection.fetch(sql.CLAIM, self._worker, chosen)
-        position = {row_id: n for n, row_id in enumerate(chosen)}
-        return [_request_of(row) for row in sorted(rows, key=lambda r: position[r["id"]])]
-
-    async def _give_back_idle(self, connection: Connection, now: float) -> None:
-        """Hosts with nothing ready and nothing claimed here go back, after IDLE_HOLD_S."""
-        if not self._held:
-            return
-        rows = await connection.fetch(
-            sql.GIVE_BACK_IDLE, self._worker, self._held, now, now + IDLE_HOLD_S
-        )
-        idle = {row["host"] for row in rows}
-        self._held = [host for host in self._held if host not in idle]
-
-    async def _renew_leases(self) -> None:
+    async def _renew(self, lease_s: float) -> None:
         while True:
-            await asyncio.sleep(self._lease_s / 3)
-            held = list(self._held)
-            if not held:
-                continue
+            await asyncio.sleep(lease_s / 3)
             try:
-                rows = await self._pool.fetch(
-                    sql.RENEW, self._worker, held, time.time() + self._lease_s
-                )
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                continue  # retried next time: a lease outlasts two missed renewals
-            lost = set(held) - {row["host"] for row in rows}
-            if lost:  # taken over while this process was too slow to renew
-                self._held = [host for host in self._held if host not in lost]
+                await self._leases.renew(self._pool)
+            except Exception as exc:  # a task boundary: a missed renewal is tried again
+                log.warning("renewing host leases failed: %s", exc)
 
     async def mark_done(self, outcomes: Sequence[Outcome]) -> int:
         discovered = [request for outcome in outcomes for request in outcome.discovered]
@@ -196,13 +130,16 @@ class PostgresStorage:
         for outcome in outcomes:
             for name, count in outcome.limits_hit.items():
                 limits[name] = limits.get(name, 0) + count
-        async with self._transaction() as connection:
-            await connection.executemany(sql.FINISH, [finish_row(o) for o in outcomes])
-            redirected = [redirected_row(*pair) for o in outcomes for pair in o.redirected]
+        worker = self._leases.worker
+
+        async def record(connection: Connection) -> int:
+            await connection.executemany(sql.FINISH, [(*finish_row(o), worker) for o in outcomes])
+            # In one order, so two processes recording the same hops cannot deadlock.
+            redirected = sorted(redirected_row(*pair) for o in outcomes for pair in o.redirected)
             if redirected:
                 await connection.executemany(sql.RECORD_REDIRECTED, redirected)
             if limits:
-                await connection.executemany(sql.COUNT, list(limits.items()))
+                await connection.executemany(sql.COUNT, sorted(limits.items()))
             items = [(i.url, i.handler, i.data) for o in outcomes for i in o.items]
             if items:
                 await connection.executemany(sql.ADD_ITEM, items)
@@ -211,22 +148,22 @@ class PostgresStorage:
                 await connection.executemany(sql.KEEP_BODY, bodies)
             return await _insert(connection, discovered) if discovered else 0
 
+        return await self._write(record)
+
     async def release(
         self, requests: Sequence[CrawlRequest], *, not_before: float | None = None
     ) -> None:
         if not requests:
             return
-        async with self._transaction() as connection:
-            await connection.executemany(
-                sql.RELEASE, [(r.retries, not_before, r.id) for r in requests]
-            )
+        rows = [(r.retries, not_before, r.id, self._leases.worker) for r in requests]
+        await self._write(lambda connection: connection.executemany(sql.RELEASE, rows))
 
     async def is_recorded(self, url: str) -> bool:
-        async with self._reading() as connection:
+        async with self._connection() as connection:
             return bool(await connection.fetchval(sql.IS_RECORDED, url))
 
     async def totals(self, *, by_host: bool = False) -> Totals:
-        async with self._reading() as connection:
+        async with self._connection() as connection:
             done, queued = await _row(connection, sql.TOTALS)
             hosts = await _grouped(connection, "host") if by_host else {}
         return Totals(done, queued, hosts)
@@ -234,13 +171,18 @@ class PostgresStorage:
     async def save_run(self, end: RunEnd) -> None:
         if end.host_budget is None and not end.proxies:
             return
-        async with self._transaction() as connection:
+
+        async def save(connection: Connection) -> None:
             if end.host_budget is not None:
                 left = await connection.fetchval(sql.OVER_HOST_BUDGET, end.host_budget)
                 await connection.execute(sql.SET_COUNTER, "max_pages_per_host", left)
-            rows = [(proxy, *figures.as_dict().values()) for proxy, figures in end.proxies.items()]
+            rows = sorted(
+                (proxy, *figures.as_dict().values()) for proxy, figures in end.proxies.items()
+            )
             if rows:
                 await connection.executemany(sql.SAVE_PROXY, rows)
+
+        await self._write(save)
 
     async def iter_records(self) -> AsyncGenerator[PageRecord, None]:
         async for row in self._rows(sql.RECORDS):
@@ -251,7 +193,7 @@ class PostgresStorage:
             yield ItemRecord(url, handler, data)
 
     async def stats(self) -> CrawlStats:
-        async with self._reading() as connection:
+        async with self._connection() as connection:
             done, queued = await _row(connection, sql.TOTALS)
             first, last = await _row(connection, sql.FETCHED_BETWEEN)
             counters = await connection.fetch(sql.COUNTERS)
@@ -277,10 +219,10 @@ class PostgresStorage:
         if self._renewer is not None:
             self._renewer.cancel()
             await asyncio.gather(self._renewer, return_exceptions=True)
-            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            with contextlib.suppress(*DATABASE_ERRORS):
                 async with self._pool.acquire() as connection, connection.transaction():
-                    await connection.execute(sql.RELEASE_ALL_CLAIMS, self._worker)
-                    await connection.execute(sql.GIVE_BACK_ALL, self._worker)
+                    await connection.execute(sql.RELEASE_ALL_CLAIMS, self._leases.worker)
+                    await connection.execute(sql.GIVE_BACK_ALL, self._leases.worker)
         await self._pool.close()
 
     async def abandon(self) -> None:
@@ -292,28 +234,45 @@ class PostgresStorage:
         self._pool.terminate()
 
     async def _rows(self, query: str) -> AsyncGenerator[asyncpg.Record, None]:
-        async with self._reading() as connection, connection.transaction():
+        async with self._connection() as connection, connection.transaction():
             async for row in connection.cursor(query, prefetch=1000):
                 yield row
 
-    @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Connection]:
-        """A connection in a transaction; database errors become `StorageError`."""
-        async with self._reading() as connection, connection.transaction():
-            yield connection
+    async def _write(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        """`work` in one transaction, tried again after a deadlock or a serialization failure
+        (both roll everything back); other database errors become `StorageError`."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                async with self._connection() as connection, connection.transaction():
+                    return await work(connection)
+            except _Retry:
+                await asyncio.sleep(0.05 * 2**attempt)
+        raise StorageError(
+            f"cannot write database {self._shown}: deadlocked {WRITE_ATTEMPTS} times"
+        )
 
     @contextlib.asynccontextmanager
-    async def _reading(self) -> AsyncIterator[Connection]:
+    async def _connection(self) -> AsyncIterator[Connection]:
         try:
             async with self._pool.acquire() as connection:
                 yield connection
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except RETRIED_ERRORS:
+            raise _Retry from None
+        except DATABASE_ERRORS as exc:
             raise StorageError(f"cannot use database {self._shown}: {exc}") from None
+
+
+class _Retry(Exception):
+    """A transaction rolled back by the server to break a deadlock: try it again."""
 
 
 async def _insert(connection: Connection, requests: Sequence[CrawlRequest]) -> int:
     """Queue the requests not in the table yet, and their hosts; returns how many were new."""
-    columns = list(zip(*(options_row(request) for request in requests), strict=True))
+    unique: dict[tuple[str, str], CrawlRequest] = {}
+    for request in requests:  # the first of a URL's duplicates wins, as on SQLite
+        variant = request.options.variant if request.options else ""
+        unique.setdefault((request.url, variant), request)
+    columns = list(zip(*(options_row(request) for request in unique.values()), strict=True))
     return int(await connection.fetchval(sql.INSERT_REQUESTS, *columns))
 
 
@@ -326,19 +285,6 @@ async def _row(connection: Connection, query: str) -> asyncpg.Record:
 async def _grouped(connection: Connection, expression: str) -> dict[str, int]:
     rows = await connection.fetch(sql.GROUPED.format(expression=expression))
     return {str(row["key"]): row["n"] for row in rows}
-
-
-def _request_of(row: asyncpg.Record) -> CrawlRequest:
-    options: list[Any] = [row[name] for name in sql.OPTION_COLUMNS]
-    return CrawlRequest(
-        row["url"],
-        row["host"],
-        row["depth"],
-        row["parent"],
-        row["retries"],
-        row["id"],
-        options_of(options),
-    )
 
 
 def _message(error: BaseException, dsn: str) -> str:

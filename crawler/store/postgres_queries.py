@@ -30,15 +30,25 @@ _HAS_WORK = f"""CROSS JOIN LATERAL (
 ) AS has_work"""
 
 # Queue what is new (by URL and variant), and its host; $1..$11 are the columns of options_row.
+# Ids are drawn in the order given (the queue order), rows inserted in (url, variant) order:
+# two processes queueing the same links take their locks in the same order, and cannot
+# deadlock.
+_REQUEST_COLUMNS = f"url, host, depth, parent, {', '.join(OPTION_COLUMNS)}"
 INSERT_REQUESTS = f"""
-WITH new AS (
-    INSERT INTO urls (url, host, depth, parent, {", ".join(OPTION_COLUMNS)})
-    SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[],
-                         $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[])
+WITH given AS (
+    SELECT given.*, nextval(pg_get_serial_sequence('urls', 'id')) AS new_id
+    FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[],
+                $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[])
+         WITH ORDINALITY AS given({_REQUEST_COLUMNS}, position)
+    ORDER BY position
+), new AS (
+    INSERT INTO urls (id, {_REQUEST_COLUMNS}) OVERRIDING SYSTEM VALUE
+    SELECT new_id, {_REQUEST_COLUMNS} FROM given ORDER BY url, variant
     ON CONFLICT (url, variant) DO NOTHING
     RETURNING host
 ), new_hosts AS (
-    INSERT INTO hosts (host) SELECT DISTINCT host FROM new ON CONFLICT (host) DO NOTHING
+    INSERT INTO hosts (host) SELECT DISTINCT host FROM new ORDER BY host
+    ON CONFLICT (host) DO NOTHING
 )
 SELECT count(*) FROM new
 """
@@ -65,8 +75,10 @@ WHERE host = ANY($1::text[]) AND state = {CLAIMED} AND claimed_by IS DISTINCT FR
 
 # The ready requests of hosts $1, at most $2[i] of host $1[i], each host's in the order they
 # are to go: priority, then depth, then queue order.
+# Only hosts still leased to worker $4: one whose lease ran out may be someone else's now.
 READY_OF_HOSTS = f"""
 SELECT wanted.host, picked.id FROM unnest($1::text[], $2::int[]) AS wanted(host, room)
+JOIN hosts ON hosts.host = wanted.host AND hosts.holder = $4 AND hosts.lease_until > $3
 CROSS JOIN LATERAL (
     SELECT queued.id, queued.priority, queued.depth FROM urls AS queued
     WHERE queued.host = wanted.host AND queued.state = {QUEUED}
@@ -89,6 +101,16 @@ WHERE holder = $1 AND host = ANY($2::text[])
   AND NOT {_HAS_CLAIMED.format(host="hosts.host", who="urls.claimed_by = $1")}
 RETURNING host
 """
+# Hosts $2 over their page budget go back at once; worker $1 will not lease them again.
+GIVE_BACK_SPENT = f"""
+UPDATE hosts SET holder = NULL, lease_until = 0
+WHERE holder = $1 AND host = ANY($2::text[])
+  AND NOT {_HAS_CLAIMED.format(host="hosts.host", who="urls.claimed_by = $1")}
+RETURNING host
+"""
+DONE_OF_HOSTS = (
+    f"SELECT host, count(*) FROM urls WHERE host = ANY($1::text[]) AND state = {DONE} GROUP BY host"
+)
 RENEW = (
     "UPDATE hosts SET lease_until = $3 WHERE holder = $1 AND host = ANY($2::text[]) RETURNING host"
 )
@@ -107,10 +129,12 @@ SELECT min(due) FROM (
 """
 
 _RESULTS = RESULT_COLUMNS.split(", ")
+# Recorded only while still claimed by the worker (last parameter): a claim taken over by
+# another process is that process's to record.
 FINISH = (
     f"UPDATE urls SET state = {DONE}, claimed_by = NULL, "
     + ", ".join(f"{column} = ${n}" for n, column in enumerate(_RESULTS, start=1))
-    + f" WHERE id = ${len(_RESULTS) + 1}"
+    + f" WHERE id = ${len(_RESULTS) + 1} AND claimed_by = ${len(_RESULTS) + 2}"
 )
 # A URL a redirect chain passed through: recorded unless it is already claimed or decided.
 RECORD_REDIRECTED = (
@@ -123,7 +147,7 @@ RECORD_REDIRECTED = (
 )
 RELEASE = (
     f"UPDATE urls SET state = {QUEUED}, retries = $1, not_before = $2, claimed_by = NULL"
-    f" WHERE id = $3 AND state = {CLAIMED}"
+    f" WHERE id = $3 AND state = {CLAIMED} AND claimed_by = $4"
 )
 RELEASE_ALL_CLAIMS = (
     f"UPDATE urls SET state = {QUEUED}, claimed_by = NULL"
