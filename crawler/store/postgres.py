@@ -33,7 +33,7 @@ from crawler.models import (
     Totals,
 )
 from crawler.store import postgres_queries as sql
-from crawler.store.postgres_leases import AT_CAP_RECHECK_S, HostLeases
+from crawler.store.postgres_leases import HostLeases
 from crawler.store.postgres_schema import Connection, prepare
 from crawler.store.rows import finish_row, options_row, proxy_figures, redirected_row
 from crawler.urls import mask_credentials
@@ -42,6 +42,7 @@ log = logging.getLogger("crawler")
 
 T = TypeVar("T")
 DEFAULT_MAX_HOSTS = 64
+RECHECK_S = 1.0  # waiting on other processes, a process with nothing to do looks again this often
 WRITE_ATTEMPTS = 4  # a deadlock or serialization failure is rolled back and tried again
 DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 RETRIED_ERRORS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
@@ -110,9 +111,13 @@ class PostgresStorage:
             if len(claimed) >= limit:
                 return Claim(tuple(claimed))
             if self._leases.at_cap:  # other hosts may have work: look again soon
-                return Claim(tuple(claimed), now + AT_CAP_RECHECK_S)
+                return Claim(tuple(claimed), now + RECHECK_S)
             next_due = await connection.fetchval(sql.NEXT_DUE, now, self._leases.worker)
-            return Claim(tuple(claimed), next_due)
+            # Waiting for other processes' leases (or retries) to run out, look again every
+            # RECHECK_S: a process that finishes its hosts gives them back long before that.
+            return Claim(
+                tuple(claimed), None if next_due is None else min(next_due, now + RECHECK_S)
+            )
 
         return await self._write(claim)
 

@@ -23,7 +23,6 @@ from crawler.store.rows import options_of
 log = logging.getLogger("crawler")
 
 IDLE_HOLD_S = 10.0  # a host given back stays with its holder this long, unless it takes it again
-AT_CAP_RECHECK_S = 1.0  # holding all it may, a process looks again this soon for other hosts
 FIRST_LEASE_BATCH = 8  # hosts taken at a time; doubled while a claim still has room
 MAX_LEASE_ROUNDS = 6
 
