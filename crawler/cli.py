@@ -152,8 +152,11 @@ def _cli_values(namespace: argparse.Namespace) -> dict[str, object]:
 
 def _run_crawl(arguments: list[str]) -> int:
     namespace = _crawl_parser().parse_args(arguments)
-    config = load_config(_cli_values(namespace), config_file=namespace.config)
+    warnings: list[str] = []  # said once the log is set up
+    config = load_config(_cli_values(namespace), config_file=namespace.config, warn=warnings.append)
     configure_logging(config.log_format, config.log_level)
+    for warning in warnings:
+        log.warning(warning)
     if config.processes > 1:
         if not is_database_url(config.db):
             raise ConfigError(

@@ -183,15 +183,21 @@ class CliResult:
 
 
 async def run_cli(
-    *arguments: str, cwd: Path, stdin: bytes | None = None, timeout_s: float = 60.0
+    *arguments: str,
+    cwd: Path,
+    stdin: bytes | None = None,
+    timeout_s: float = 60.0,
+    env: dict[str, str] | None = None,
 ) -> CliResult:
-    """Run `python -m crawler ARGS` as a real subprocess while this event loop keeps serving."""
+    """Run `python -m crawler ARGS` as a real subprocess while this event loop keeps serving;
+    `env` adds variables to the test's environment."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "crawler",
         *arguments,
         cwd=cwd,
+        env={**os.environ, **(env or {})},
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -121,6 +121,37 @@ async def test_a_seeds_file_named_like_a_command_is_crawled_with_crawl(
     assert len(site.hits) == 3  # the second crawl found everything recorded
 
 
+KUBERNETES_SERVICE_VARIABLES = {  # what Kubernetes puts in every pod for a Service "crawler"
+    "CRAWLER_SERVICE_HOST": "10.96.0.11",
+    "CRAWLER_SERVICE_PORT": "80",
+    "CRAWLER_SERVICE_PORT_HTTP": "80",
+    "CRAWLER_PORT": "tcp://10.96.0.11:80",
+    "CRAWLER_PORT_80_TCP": "tcp://10.96.0.11:80",
+    "CRAWLER_PORT_80_TCP_PROTO": "tcp",
+    "CRAWLER_PORT_80_TCP_PORT": "80",
+    "CRAWLER_PORT_80_TCP_ADDR": "10.96.0.11",
+}
+
+
+async def test_a_pod_beside_a_service_named_crawler_crawls_and_warns(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    site = await serve_site(3)
+    seeds = write_seeds(tmp_path, site.url("/"))
+
+    result = await run_cli(
+        str(seeds), "--db", "crawl.db", "--no-progress", "--log-format", "json",
+        cwd=tmp_path, env={**KUBERNETES_SERVICE_VARIABLES, "CRAWLER_CONCURENCY": "2"},
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    warnings = [str(e["msg"]) for e in read_jsonl(result.stderr) if e["level"] == "warning"]
+    assert len(warnings) == len(KUBERNETES_SERVICE_VARIABLES) + 1
+    assert all("names no setting: ignored" in warning for warning in warnings)
+    assert "did you mean CRAWLER_CONCURRENCY?" in " ".join(warnings)
+    assert len(site.hits) == 4
+
+
 async def test_invalid_seed_lines_are_reported_with_line_numbers_and_skipped(
     tmp_path: Path, serve_site: SiteFactory
 ) -> None:

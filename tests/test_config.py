@@ -74,6 +74,7 @@ def test_the_shipped_config_file_holds_every_setting_at_its_default() -> None:
     ("toml", "message"),
     [
         ("concurency = 3\n", "unknown setting 'concurency' in"),
+        ("concurency = 3\n", "did you mean 'concurrency'?"),
         ("concurrency = 0\n", "bad value for 'concurrency' from"),
         ('concurrency = "8"\n', "expected a whole number"),
         ("timeout = 0\n", "'timeout'"),
@@ -97,7 +98,6 @@ def test_bad_file_settings_name_the_key_and_the_file(
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({"CRAWLER_CONCURENCY": "3"}, "unknown setting in environment variable CRAWLER_CONCURENCY"),
         ({"CRAWLER_PER_HOST": "x"}, "bad value for 'per_host' from CRAWLER_PER_HOST"),
         ({"CRAWLER_PROGRESS": "maybe"}, "bad value for 'progress' from CRAWLER_PROGRESS"),
         ({"CRAWLER_LOG_FORMAT": "xml"}, "must be one of text, json"),
@@ -128,3 +128,19 @@ def test_a_proxies_file_is_checked_with_the_settings(tmp_path: Path) -> None:
         Config(proxies_file=bad)
     with pytest.raises(ConfigError, match="'proxies_file' from --proxies-file: cannot read"):
         load_config({"proxies_file": str(tmp_path / "missing.txt")}, environ={})
+
+
+def test_an_unknown_environment_variable_is_a_warning_with_the_closest_setting() -> None:
+    warnings: list[str] = []
+
+    config = load_config(
+        environ={"CRAWLER_CONCURENCY": "3", "CRAWLER_SERVICE_HOST": "10.0.0.11"},
+        warn=warnings.append,
+    )
+
+    assert config == Config()
+    assert warnings == [
+        "environment variable CRAWLER_CONCURENCY names no setting: ignored;"
+        " did you mean CRAWLER_CONCURRENCY?",
+        "environment variable CRAWLER_SERVICE_HOST names no setting: ignored",
+    ]
