@@ -11,15 +11,17 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, final
 
 from crawler.config import Config
 from crawler.engine import Engine, signals_handled
+from crawler.errors import UsageError
+from crawler.metrics import CrawlMetrics, MetricsServer
 from crawler.middleware import Middleware
-from crawler.models import CrawlSummary, Target
+from crawler.models import CrawlSummary, FollowRequest, Target
 from crawler.page import Request
 from crawler.progress import CrawlProgress
 from crawler.router import RouteProcessor, Router
@@ -53,6 +55,8 @@ class Crawler:
         self.router = router or Router()
         self.middlewares = list(middlewares)
         self.storage = storage
+        self.metrics: CrawlMetrics | None = None
+        """The last crawl's Prometheus metrics (`metrics.registry`) when `metrics_port` is set."""
         self._engine: Engine | None = None
         self.route = self.router.route
         self.pipeline = self.router.pipeline
@@ -86,6 +90,33 @@ class Crawler:
         database cannot be used."""
         targets = crawl_seeds(seeds)
         self._engine = None
+        self.metrics = CrawlMetrics() if self.config.metrics_port is not None else None
+        server = self._serve_metrics(self.metrics)
+        try:
+            summary = await self._crawl(targets, handle_signals)
+        finally:
+            if server is not None:
+                server.close()
+        for finish_hook in self.router.on_finish:
+            await finish_hook(summary)
+        return summary
+
+    def _serve_metrics(self, metrics: CrawlMetrics | None) -> MetricsServer | None:
+        port = self.config.metrics_port
+        if metrics is None or port is None:
+            return None
+        try:
+            server = MetricsServer(metrics, port)
+        except (OSError, OverflowError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "port out of range"
+            raise UsageError(f"cannot serve metrics on port {port}: {reason}") from None
+        url = f"http://localhost:{port}/metrics"
+        log.info("metrics served at %s", url, extra={"url": url})
+        return server
+
+    async def _crawl(
+        self, targets: Iterator[Target | FollowRequest], handle_signals: bool
+    ) -> CrawlSummary:
         early: list[int] = []  # signals that came before the engine existed
         with signals_handled(handle_signals, lambda number: self._on_signal(number, early)):
             storage = self.storage
@@ -101,7 +132,11 @@ class Crawler:
                     None if self.router.is_empty else RouteProcessor(self.router, self.config)
                 )
                 engine = Engine(
-                    self.config, storage, processor=processor, middlewares=self.middlewares
+                    self.config,
+                    storage,
+                    processor=processor,
+                    middlewares=self.middlewares,
+                    metrics=self.metrics,
                 )
                 self._engine = engine
                 if early:
@@ -110,8 +145,6 @@ class Crawler:
             finally:
                 if storage is not self.storage:
                     await storage.close()
-        for finish_hook in self.router.on_finish:
-            await finish_hook(summary)
         return summary
 
     def _on_signal(self, number: int, early: list[int]) -> None:

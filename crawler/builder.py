@@ -22,6 +22,7 @@ from crawler.config import Config
 from crawler.discovery import SitemapLoader
 from crawler.frontier import Frontier
 from crawler.http import Fetcher, build_session, build_socks_sessions
+from crawler.metrics import CountRequests, CrawlMetrics
 from crawler.middleware import Middleware, Retry, RotatingProxy
 from crawler.models import DocumentResponse
 from crawler.outcome import OutcomePolicy, OutcomeRules
@@ -46,7 +47,12 @@ class Network:
 class CrawlBuilder:
     """One crawl's parts. The proxies file is read here (again: `Config` checked it already)."""
 
-    def __init__(self, config: Config, middlewares: Sequence[Middleware] = ()) -> None:
+    def __init__(
+        self,
+        config: Config,
+        middlewares: Sequence[Middleware] = (),
+        metrics: CrawlMetrics | None = None,
+    ) -> None:
         self._config = config
         self._rules = OutcomeRules.for_config(config)
         self._proxy_urls = config.proxy_urls()
@@ -65,12 +71,16 @@ class CrawlBuilder:
             base_delay=config.delay,
             adaptive=config.adaptive_throttle,
         )
-        # The default chain: robots.txt (added by PoliteFetch), retry, the user's, proxies.
+        # The default chain: robots.txt (added by PoliteFetch), retry, the user's, proxies,
+        # and when metrics are on, the count of what goes out.
         self._middlewares = (
             Retry(config),
             *middlewares,
             *([self.proxies] if self.proxies else []),
+            *([CountRequests(metrics)] if metrics else []),
         )
+        if metrics is not None and self.proxies is not None:
+            metrics.watch_proxies(lambda: self.proxies.figures if self.proxies else {})
 
     def outcome_policy(self) -> OutcomePolicy:
         return OutcomePolicy(self._rules)

@@ -146,6 +146,14 @@ class Output(_Part):
     progress_interval: float = seconds(
         10.0, "seconds between progress log lines when not on a terminal", allow_zero=False
     )
+    metrics_port: int | None = count(
+        None,
+        "serve Prometheus metrics at http://HOST:PORT/metrics (all interfaces) while crawling;"
+        " with --processes, process k uses this port + k",
+        maximum=65535,
+        example="9100",
+        unset="off",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

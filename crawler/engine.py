@@ -20,6 +20,7 @@ from crawler.builder import CrawlBuilder, Network
 from crawler.config import Config
 from crawler.errors import ErrorKind
 from crawler.frontier import Frontier
+from crawler.metrics import CrawlMetrics
 from crawler.middleware import Middleware
 from crawler.models import (
     CrawlRequest,
@@ -73,10 +74,13 @@ class Engine:
         processor: PageProcessor | None = None,
         middlewares: Sequence[Middleware] = (),
         progress: CrawlProgress | None = None,
+        metrics: CrawlMetrics | None = None,
     ) -> None:
+        """`metrics`, when given, count what the crawl does (see `crawler.metrics`)."""
         self._config = config
         self._storage = storage
-        self._parts = CrawlBuilder(config, middlewares)
+        self._metrics = metrics
+        self._parts = CrawlBuilder(config, middlewares, metrics)
         self._processor = processor or LinkFollower.for_config(config)
         self._outcomes = self._parts.outcome_policy()
         self.progress = progress or CrawlProgress()
@@ -168,7 +172,13 @@ class Engine:
         self._frontier = frontier
         if self._stopping:
             frontier.stop()
-        writer = RecordWriter(self._storage, frontier, self.progress)
+        if self._metrics is not None:
+            self._metrics.watch(
+                queued=lambda: frontier.queued,
+                in_flight=lambda: frontier.in_flight,
+                active_hosts=lambda: frontier.active_hosts,
+            )
+        writer = RecordWriter(self._storage, frontier, self.progress, self._metrics)
         writer_task = asyncio.create_task(writer.run(), name="record-writer")
         writer_task.add_done_callback(self._stop_on_failure)
         async with self._parts.network(self._storage, frontier, scope, seeds.hostnames) as network:
@@ -291,6 +301,8 @@ class Engine:
         retried = replace(request, retries=request.retries + 1)
         await self._storage.release([retried], not_before=not_before)
         self._deferred += 1
+        if self._metrics is not None:
+            self._metrics.retries.inc()
         frontier.watch_deferred(not_before)
         frontier.settle(1, discovered=0)
         log.debug("retrying %s in %.1f s (%s)", request.url, delay, result.error or result.status)

@@ -30,15 +30,19 @@ log = logging.getLogger("crawler")
 LIVE_POLL_S = 2.0
 
 
-def worker_arguments(arguments: Sequence[str], seeds: str) -> list[str]:
+def worker_arguments(
+    arguments: Sequence[str], seeds: str, metrics_port: int | None = None
+) -> list[str]:
     """One worker's command line: the user's (standard input's seeds replaced by the file that
-    holds them), one process and no live display of its own (the last flag wins)."""
+    holds them), one process and no live display of its own (the last flag wins), and its
+    own metrics port when metrics are on."""
     given = list(arguments)
     if seeds != "-" and "-" in given:
         given[given.index("-")] = seeds
     if given and given[0] == "crawl":  # named: the seeds file may be named like a command
         given = given[1:]
-    return ["crawl", *given, "--processes", "1", "--no-progress"]
+    own_port = [] if metrics_port is None else ["--metrics-port", str(metrics_port)]
+    return ["crawl", *given, "--processes", "1", "--no-progress", *own_port]
 
 
 async def run_fleet(config: Config, arguments: Sequence[str], seeds: str) -> int:
@@ -50,8 +54,15 @@ async def run_fleet(config: Config, arguments: Sequence[str], seeds: str) -> int
     try:
         progress.done_before = (await storage.totals()).done
         with _seeds_file(seeds) as seeds_path:
-            command = [sys.executable, "-m", "crawler", *worker_arguments(arguments, seeds_path)]
-            codes, received = await _supervise(command, config, storage, progress)
+            port = config.metrics_port
+            commands = [
+                [
+                    sys.executable, "-m", "crawler",
+                    *worker_arguments(arguments, seeds_path, None if port is None else port + k),
+                ]
+                for k in range(config.processes)
+            ]  # fmt: skip
+            codes, received = await _supervise(commands, config, storage, progress)
     finally:
         await storage.close()
     log.info(
@@ -65,7 +76,7 @@ async def run_fleet(config: Config, arguments: Sequence[str], seeds: str) -> int
 
 
 async def _supervise(
-    command: list[str], config: Config, storage: Storage, progress: CrawlProgress
+    commands: list[list[str]], config: Config, storage: Storage, progress: CrawlProgress
 ) -> tuple[list[int], int | None]:
     """Start the workers and wait for them, passing signals on; their exit codes, and the
     first signal the supervisor received."""
@@ -80,7 +91,7 @@ async def _supervise(
 
     with signals_handled(True, forward):
         try:
-            for _ in range(config.processes):
+            for command in commands:
                 if received:  # stopped while starting: start no more
                     break
                 # A session of their own: a terminal's Ctrl-C reaches the supervisor, which

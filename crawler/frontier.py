@@ -84,6 +84,11 @@ class Frontier:
     def in_flight(self) -> int:
         return sum(self._in_flight.values())
 
+    @property
+    def active_hosts(self) -> int:
+        """Hosts with a request in flight."""
+        return len(self._in_flight)
+
     async def next(self) -> CrawlRequest | None:
         """The next request to fetch, waiting as long as needed; None when the crawl is over."""
         while not self._stopping:

@@ -73,9 +73,17 @@ def setting(  # noqa: PLR0913  # each keyword is one optional part of the declar
 # The usual kinds of setting, each with its check, parser and metavar.
 
 
-def count(default: T, help: str, *, minimum: int = 1, example: str | None = None) -> T:
-    """A whole number (`N`); with a default of None, None means no limit."""
-    check = optional_whole(minimum) if default is None else whole(minimum)
+def count(
+    default: T,
+    help: str,
+    *,
+    minimum: int = 1,
+    maximum: int | None = None,
+    example: str | None = None,
+    unset: str = "no limit",
+) -> T:
+    """A whole number (`N`); with a default of None, None means `unset` (no limit)."""
+    check = optional_whole(minimum, maximum) if default is None else whole(minimum, maximum)
     parse = parse_optional_whole if default is None else parse_whole
     return setting(
         default,
@@ -84,7 +92,7 @@ def count(default: T, help: str, *, minimum: int = 1, example: str | None = None
         parse=parse,
         metavar="N",
         example=example,
-        unset="no limit",
+        unset=unset,
     )
 
 
@@ -150,19 +158,21 @@ def _text_as_is(text: str) -> object:
 # Checks: each returns the value as the setting keeps it, or raises with the reason.
 
 
-def whole(minimum: int) -> Check:
+def whole(minimum: int, maximum: int | None = None) -> Check:
     def check(value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"expected a whole number, got {value!r}")
         if value < minimum:
             raise ValueError(f"must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"must be <= {maximum}, got {value}")
         return value
 
     return check
 
 
-def optional_whole(minimum: int) -> Check:
-    check_whole = whole(minimum)
+def optional_whole(minimum: int, maximum: int | None = None) -> Check:
+    check_whole = whole(minimum, maximum)
 
     def check(value: object) -> object:
         return None if value is None else check_whole(value)

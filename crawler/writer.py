@@ -10,6 +10,7 @@ import asyncio
 from typing import final
 
 from crawler.frontier import Frontier
+from crawler.metrics import CrawlMetrics
 from crawler.models import Outcome
 from crawler.progress import CrawlProgress
 from crawler.store import Storage
@@ -22,8 +23,15 @@ class RecordWriter:
     """Stores submitted outcomes, a batch to a transaction, and tells the frontier and the
     progress counters once each batch is stored."""
 
-    def __init__(self, storage: Storage, frontier: Frontier, progress: CrawlProgress) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        frontier: Frontier,
+        progress: CrawlProgress,
+        metrics: CrawlMetrics | None = None,
+    ) -> None:
         self._storage = storage
+        self._metrics = metrics
         self._frontier = frontier
         self._progress = progress
         self._pending: list[Outcome] = []
@@ -43,6 +51,8 @@ class RecordWriter:
                 batch = self._pending[:WRITE_BATCH]
                 del self._pending[:WRITE_BATCH]
                 discovered = await self._storage.mark_done(batch)
+                if self._metrics is not None:
+                    self._metrics.stored(batch)
                 self._progress.done += len(batch)
                 self._progress.errors += sum(1 for o in batch if o.record.error is not None)
                 self._frontier.settle(len(batch), discovered=discovered)
