@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import importlib
 import importlib.util
 import json
@@ -18,9 +17,8 @@ import logging
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from types import ModuleType
 from typing import TextIO
@@ -43,7 +41,7 @@ from crawler.exit_codes import (
     EXIT_USAGE,
     exit_code_for,
 )
-from crawler.export import EXPORT_FORMATS, ExportFormat, write_items, write_records
+from crawler.export_command import OUTPUT_FORMATS, ExportRequest, export
 from crawler.fleet import run_fleet
 from crawler.logs import configure_logging
 from crawler.models import CrawlSummary, Target
@@ -52,7 +50,7 @@ from crawler.report import format_stats, stats_as_dict
 from crawler.router import Router
 from crawler.seeds import read_seeds
 from crawler.settings import Setting, flag_of, option_of, setting_of, show
-from crawler.store import Storage, open_storage
+from crawler.store import open_storage
 from crawler.urls import mask_credentials
 
 COMMANDS = ("crawl", "export", "stats")
@@ -243,7 +241,12 @@ def _export_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --items: add each item's page URL and handler as _url and _handler",
     )
-    parser.add_argument("--format", choices=EXPORT_FORMATS, default="jsonl", help="default: jsonl")
+    parser.add_argument(
+        "--format",
+        choices=OUTPUT_FORMATS,
+        default="jsonl",
+        help="default: jsonl; warc: the kept pages (crawled with --store-bodies) as WARC/1.1",
+    )
     parser.add_argument("--output", metavar="FILE", type=Path, help="default: standard output")
     return parser
 
@@ -263,58 +266,11 @@ def _run_subcommand(command: str, rest: list[str]) -> int:
         what = ExportRequest(
             namespace.format, items=namespace.items, with_source=namespace.with_source
         )
-        asyncio.run(_export(namespace.db, what, namespace.output))
+        asyncio.run(export(namespace.db, what, namespace.output))
     else:
         namespace = _stats_parser().parse_args(rest)
         asyncio.run(_stats(namespace.db, as_json=namespace.json))
     return EXIT_OK
-
-
-@dataclass(frozen=True, slots=True)
-class ExportRequest:
-    """What `export` writes: records, or items; in which format."""
-
-    export_format: ExportFormat
-    items: bool = False
-    with_source: bool = False
-
-    async def write(self, storage: Storage, output: TextIO) -> int:
-        if self.items:
-            return await write_items(
-                storage.iter_items, output, self.export_format, with_source=self.with_source
-            )
-        return await write_records(storage.iter_records(), output, self.export_format)
-
-
-async def _export(db: str, what: ExportRequest, output: Path | None) -> None:
-    storage = await open_storage(db, read_only=True)
-    try:
-        if output is None:
-            await what.write(storage, sys.stdout)
-        else:
-            await _export_to_file(storage, what, output)
-    finally:
-        await storage.close()
-
-
-async def _export_to_file(storage: Storage, what: ExportRequest, output: Path) -> None:
-    """Write beside the target and rename, so a failed export never leaves half a file."""
-    try:
-        descriptor, temporary = tempfile.mkstemp(
-            prefix=f".{output.name}.", dir=output.parent if str(output.parent) else "."
-        )
-    except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            await what.write(storage, handle)
-        os.replace(temporary, output)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        if isinstance(exc, OSError):
-            raise UsageError(f"cannot write {output}: {exc.strerror}") from None
-        raise
 
 
 async def _stats(db: str, *, as_json: bool) -> None:

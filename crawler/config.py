@@ -123,8 +123,8 @@ class Output(_Part):
     )
     store_bodies: StoreBodies = one_of(
         "none",
-        "keep response bodies in the database: none, html (HTML pages) or all; pages marked"
-        " noindex are never kept",
+        "keep response bodies (and the request and response heads, for the WARC export) in"
+        " the database: none, html (HTML pages) or all; pages marked noindex are never kept",
         StoreBodies,
     )
     parser: str | None = setting(

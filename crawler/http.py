@@ -33,7 +33,14 @@ from crawler.errors import (
     TooLarge,
     TooManyRedirects,
 )
-from crawler.models import CrawlRequest, DocumentResponse, FetchResult, Target, utc_timestamp
+from crawler.models import (
+    CrawlRequest,
+    DocumentResponse,
+    Exchange,
+    FetchResult,
+    Target,
+    utc_timestamp,
+)
 from crawler.urls import resolve_link
 
 MAX_REDIRECTS = 10
@@ -172,6 +179,7 @@ class _Response:
     redirects: int = 0
     retry_after: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    exchange: Exchange | None = None
     method: str = "GET"
     data: bytes | None = None
 
@@ -240,6 +248,7 @@ class Fetcher:
             redirects=response.redirects,
             retry_after=response.retry_after,
             headers=response.headers,
+            exchange=response.exchange,
         )
 
     async def _get(
@@ -257,6 +266,14 @@ class Fetcher:
         ) as answer:
             response.status = answer.status
             headers = response.headers = answer.headers
+            version = answer.version
+            response.exchange = Exchange(
+                response.method,
+                answer.request_info.headers,
+                response.data,
+                f"{version.major}.{version.minor}" if version is not None else "1.1",
+                answer.reason,
+            )
             response.retry_after = headers.get("Retry-After")
             if answer.status in REDIRECT_STATUSES and "Location" in headers:
                 response.location = headers["Location"]

@@ -33,7 +33,8 @@ class CrawlMetrics:
         self.registry = CollectorRegistry()
         registry = self.registry
         self.requests = Counter(
-            "crawler_requests", "Page requests sent (each retry counts; robots.txt and sitemaps do not)",
+            "crawler_requests",
+            "Page requests sent (each retry counts; robots.txt and sitemaps do not)",
             registry=registry,
         )  # fmt: skip
         self.pages = Counter("crawler_pages", "Records stored", registry=registry)

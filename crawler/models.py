@@ -103,6 +103,8 @@ class FetchResult:
     """Set by the Retry middleware: try again after this many seconds instead of recording."""
     headers: Mapping[str, str] = field(default_factory=dict)
     """The final response's headers (case-insensitive when they come from a response)."""
+    exchange: Exchange | None = None
+    """The final request as sent and its answer's status line, when an answer came."""
 
     @classmethod
     def failed(cls, request: CrawlRequest, kind: ErrorKind | str) -> FetchResult:
@@ -157,10 +159,32 @@ class Outcome:
     """Links of the page dropped by each crawl-trap limit, by limit name."""
     redirected: tuple[tuple[CrawlRequest, PageRecord], ...] = ()
     """Records for the URLs a redirect chain passed through, stored unless already decided."""
-    body: bytes | None = None
-    """The response body, when the crawl keeps bodies."""
+    capture: HttpCapture | None = None
+    """The exchange as sent and received, when the crawl keeps bodies."""
     items: tuple[ItemRecord, ...] = ()
     """Items the page's parser produced, stored with the record."""
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """The final request of a fetch as it was sent, and its answer's HTTP version and reason."""
+
+    method: str
+    request_headers: Mapping[str, str]
+    request_body: bytes | None
+    http_version: str
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpCapture:
+    """One kept exchange, as the WARC export writes it: the request as sent (head and body)
+    and the response's head as received (status line and headers, HTTP/1.1 wire form), then
+    its body decompressed."""
+
+    request: bytes
+    response_head: bytes
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import final
 
+from crawler.capture import capture_of
 from crawler.config import Config, StoreBodies
 from crawler.errors import ErrorKind
-from crawler.models import CrawlRequest, FetchResult, Outcome, PageOutput, PageRecord
+from crawler.models import (
+    CrawlRequest,
+    FetchResult,
+    HttpCapture,
+    Outcome,
+    PageOutput,
+    PageRecord,
+)
 from crawler.parse import NOINDEX_DIRECTIVES, MetaRobots, header_directives, meta_says_noindex
 from crawler.urls import ScopePolicy, TrapLimits, trap_reason
 
@@ -91,9 +99,13 @@ class OutcomePolicy:
             discovered,
             limits_hit,
             redirected,
-            self._body_to_keep(result),
+            self._capture_to_keep(result),
             output.items,
         )
+
+    def _capture_to_keep(self, result: FetchResult) -> HttpCapture | None:
+        body = self._body_to_keep(result)
+        return None if body is None else capture_of(result, body)
 
     def _body_to_keep(self, result: FetchResult) -> bytes | None:
         keep = self._rules.store_bodies

@@ -4,10 +4,20 @@ requests to queue out."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
+
+from multidict import CIMultiDict
 
 from crawler.config import Config
 from crawler.errors import ErrorKind
-from crawler.models import CrawlRequest, FetchResult, FollowRequest, PageOutput, RequestOptions
+from crawler.models import (
+    CrawlRequest,
+    Exchange,
+    FetchResult,
+    FollowRequest,
+    PageOutput,
+    RequestOptions,
+)
 from crawler.outcome import OutcomePolicy, OutcomeRules, SeenCache, given_up
 from crawler.urls import ScopePolicy, parse_absolute
 
@@ -171,9 +181,32 @@ def test_bodies_are_kept_as_asked_but_never_for_noindex_pages() -> None:
         fetched(body=noindex_meta), PageOutput(), SCOPE
     )
 
-    assert (kept.body, not_asked.body) == (body, None)
-    assert (by_header.body, by_meta.body) == (None, None)
-    assert ignoring_meta.body == noindex_meta
+    assert kept.capture is not None
+    assert (kept.capture.body, not_asked.capture) == (body, None)
+    assert (by_header.capture, by_meta.capture) == (None, None)
+    assert ignoring_meta.capture is not None
+    assert ignoring_meta.capture.body == noindex_meta
+
+
+def test_a_kept_body_comes_with_the_request_and_response_heads() -> None:
+    sent = CIMultiDict([("Host", "a.test"), ("User-Agent", "crawler")])
+    received = CIMultiDict([("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("Server", "é")])
+    post = RequestOptions(method="POST", body=b"q=1", variant="POST 1")
+    result = replace(
+        fetched(body=b"<p>"),
+        request=replace(PAGE, options=post),
+        headers=received,
+        exchange=Exchange("POST", sent, b"q=1", "1.0", "Fine"),
+    )
+
+    capture = policy(store_bodies="all").decide(result, PageOutput(), SCOPE).capture
+
+    assert capture is not None
+    assert capture.request == (b"POST / HTTP/1.1\r\nHost: a.test\r\nUser-Agent: crawler\r\n\r\nq=1")
+    assert capture.response_head == (
+        b"HTTP/1.0 200 Fine\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nServer: \xe9\r\n\r\n"
+    )
+    assert capture.body == b"<p>"
 
 
 def test_a_stalled_request_is_recorded_with_its_kind_and_no_answer() -> None:

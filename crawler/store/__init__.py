@@ -15,6 +15,7 @@ from crawler.models import (
     Claim,
     CrawlRequest,
     CrawlStats,
+    HttpCapture,
     ItemRecord,
     Outcome,
     PageRecord,
@@ -64,6 +65,9 @@ class Storage(Protocol):
 
     def iter_items(self) -> AsyncGenerator[ItemRecord, None]:
         """Every item the parsers produced, in the order they were stored."""
+
+    def iter_captures(self) -> AsyncGenerator[tuple[PageRecord, HttpCapture], None]:
+        """Every record whose exchange was kept (`store_bodies`), with it, in record order."""
 
     async def stats(self) -> CrawlStats:
         """Totals for the `stats` command."""

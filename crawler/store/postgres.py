@@ -26,6 +26,7 @@ from crawler.models import (
     Claim,
     CrawlRequest,
     CrawlStats,
+    HttpCapture,
     ItemRecord,
     Outcome,
     PageRecord,
@@ -35,7 +36,15 @@ from crawler.models import (
 from crawler.store import postgres_queries as sql
 from crawler.store.postgres_leases import HostLeases
 from crawler.store.postgres_schema import Connection, prepare
-from crawler.store.rows import finish_row, options_row, proxy_figures, redirected_row
+from crawler.store.rows import (
+    RECORD_COLUMNS,
+    capture_from,
+    capture_row,
+    finish_row,
+    options_row,
+    proxy_figures,
+    redirected_row,
+)
 from crawler.urls import mask_credentials
 
 log = logging.getLogger("crawler")
@@ -148,9 +157,9 @@ class PostgresStorage:
             items = [(i.url, i.handler, i.data) for o in outcomes for i in o.items]
             if items:
                 await connection.executemany(sql.ADD_ITEM, items)
-            bodies = [(o.request.id, o.body) for o in outcomes if o.body is not None]
-            if bodies:
-                await connection.executemany(sql.KEEP_BODY, bodies)
+            captured = sorted(row for row in map(capture_row, outcomes) if row is not None)
+            if captured:
+                await connection.executemany(sql.KEEP_CAPTURE, captured)
             return await _insert(connection, discovered) if discovered else 0
 
         return await self._write(record)
@@ -196,6 +205,11 @@ class PostgresStorage:
     async def iter_items(self) -> AsyncGenerator[ItemRecord, None]:
         async for url, handler, data in self._rows(sql.ITEMS):
             yield ItemRecord(url, handler, data)
+
+    async def iter_captures(self) -> AsyncGenerator[tuple[PageRecord, HttpCapture], None]:
+        width = RECORD_COLUMNS.count(",") + 1
+        async for row in self._rows(sql.CAPTURES):
+            yield PageRecord(*row[:width]), capture_from(*row[width:])
 
     async def stats(self) -> CrawlStats:
         async with self._connection() as connection:

@@ -6,7 +6,7 @@ Only `crawler.store.postgres` uses it. `$n` are asyncpg's parameters; times are 
 from __future__ import annotations
 
 from crawler.store.postgres_schema import CLAIMED, DONE, QUEUED
-from crawler.store.rows import PROXY_FIGURES, RESULT_COLUMNS
+from crawler.store.rows import CAPTURE_COLUMNS, PROXY_FIGURES, RECORD_COLUMNS, RESULT_COLUMNS
 
 OPTION_COLUMNS = ("variant", "priority", "method", "headers", "request_body", "meta", "handler")
 # Each test probes one partial index (urls_queued or urls_claimed) by host: no OR across them,
@@ -164,9 +164,10 @@ SET_COUNTER = (
     " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
 )
 ADD_ITEM = "INSERT INTO items (url, handler, data) VALUES ($1, $2, $3)"
-KEEP_BODY = (
-    "INSERT INTO bodies (id, body) VALUES ($1, $2)"
-    " ON CONFLICT (id) DO UPDATE SET body = excluded.body"
+KEEP_CAPTURE = (
+    f"INSERT INTO bodies (id, {CAPTURE_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
+    " ON CONFLICT (id) DO UPDATE SET body = excluded.body, codec = excluded.codec,"
+    " request = excluded.request, response_head = excluded.response_head"
 )
 SAVE_PROXY = (
     f"INSERT INTO proxies (proxy, {', '.join(PROXY_FIGURES)}) VALUES ("
@@ -184,9 +185,10 @@ OVER_HOST_BUDGET = (
     f"SELECT count(*) FROM urls WHERE state = {QUEUED} AND host IN"
     f" (SELECT host FROM urls WHERE state = {DONE} GROUP BY host HAVING count(*) >= $1)"
 )
-RECORDS = (
-    "SELECT url, final_url, status, depth, parent, content_type, size, sha256, error, retries,"
-    f" fetched_at, elapsed_ms, redirects FROM urls WHERE state = {DONE} ORDER BY id"
+RECORDS = f"SELECT {RECORD_COLUMNS} FROM urls WHERE state = {DONE} ORDER BY id"
+CAPTURES = (
+    f"SELECT {RECORD_COLUMNS}, {CAPTURE_COLUMNS} FROM urls JOIN bodies USING (id)"
+    f" WHERE state = {DONE} ORDER BY id"
 )
 ITEMS = "SELECT url, handler, data FROM items ORDER BY id"
 FETCHED_BETWEEN = f"SELECT min(fetched_at), max(fetched_at) FROM urls WHERE state = {DONE}"

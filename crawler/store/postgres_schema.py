@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 Connection: TypeAlias = "PoolConnectionProxy[Record]"
 """A connection taken from the pool."""
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 QUEUED, CLAIMED, DONE = 0, 1, 2  # the values of urls.state, as in the SQLite file
 _SCHEMA_LOCK = 4_747_001  # an advisory lock: processes starting together create tables once
 
@@ -67,8 +67,11 @@ CREATE TABLE IF NOT EXISTS hosts (
     leased_at   DOUBLE PRECISION NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS bodies (
-    id   BIGINT PRIMARY KEY,
-    body BYTEA NOT NULL
+    id            BIGINT PRIMARY KEY,
+    body          BYTEA NOT NULL,
+    codec         TEXT,
+    request       BYTEA,
+    response_head BYTEA
 );
 CREATE TABLE IF NOT EXISTS counters (
     name  TEXT PRIMARY KEY,
@@ -87,6 +90,12 @@ CREATE TABLE IF NOT EXISTS proxies (
 INSERT INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')
     ON CONFLICT (key) DO NOTHING;
 """
+# Each step brings a database from the version before it to the next; older records lose nothing.
+_UPGRADES = {
+    # Version 2 keeps each kept page's request and response head, and its body compressed.
+    "1": "ALTER TABLE bodies ADD COLUMN IF NOT EXISTS codec TEXT,"
+    " ADD COLUMN IF NOT EXISTS request BYTEA, ADD COLUMN IF NOT EXISTS response_head BYTEA;",
+}
 
 
 async def prepare(connection: Connection, shown: str, *, read_only: bool) -> None:
@@ -96,13 +105,27 @@ async def prepare(connection: Connection, shown: str, *, read_only: bool) -> Non
         async with connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
             await connection.execute(SCHEMA)
+            await _upgrade(connection)
     has_meta = await connection.fetchval("SELECT to_regclass('meta') IS NOT NULL")
     found = None
     if has_meta:
         found = await connection.fetchval("SELECT value FROM meta WHERE key = 'schema_version'")
     if found is None:
         raise StorageError(f"{shown} holds no crawl (no crawl tables)")
+    if found in _UPGRADES:
+        raise StorageError(
+            f"{shown} has crawl schema version {found}; run a crawl on it once to upgrade it"
+        )
     if found != SCHEMA_VERSION:
         raise StorageError(
             f"{shown} has crawl schema version {found}, this crawler uses {SCHEMA_VERSION}"
         )
+
+
+async def _upgrade(connection: Connection) -> None:
+    """All steps from the database's version on (in the caller's transaction)."""
+    version = await connection.fetchval("SELECT value FROM meta WHERE key = 'schema_version'")
+    while version in _UPGRADES:
+        await connection.execute(_UPGRADES[version])
+        version = str(int(version) + 1)
+        await connection.execute("UPDATE meta SET value = $1 WHERE key = 'schema_version'", version)

@@ -11,7 +11,19 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from crawler.models import CrawlRequest, Outcome, PageRecord, ProxyFigures, RequestOptions
+from crawler.models import (
+    CrawlRequest,
+    HttpCapture,
+    Outcome,
+    PageRecord,
+    ProxyFigures,
+    RequestOptions,
+)
+
+try:
+    from compression import zstd  # type: ignore[import-not-found, unused-ignore]  # Python 3.14+
+except ImportError:
+    from backports import zstd
 
 PROXY_FIGURES = tuple(figure.name for figure in fields(ProxyFigures))
 RESULT_COLUMNS = (
@@ -19,6 +31,15 @@ RESULT_COLUMNS = (
     " redirects"
 )
 """The columns of `result_columns()`, in its order."""
+RECORD_COLUMNS = (
+    "url, final_url, status, depth, parent, content_type, size, sha256, error, retries,"
+    " fetched_at, elapsed_ms, redirects"
+)
+"""The columns of a `PageRecord`, in its order."""
+CAPTURE_COLUMNS = "body, codec, request, response_head"
+"""The columns of `capture_row()` after the id, and what `capture_from()` takes."""
+OLD_CAPTURE_COLUMNS = "body, NULL, NULL, NULL"
+"""The same of a file made before captures (schema 5 and older): the body, uncompressed."""
 
 
 def proxy_figures(values: Sequence[object]) -> ProxyFigures:
@@ -82,3 +103,22 @@ def result_columns(record: PageRecord) -> tuple[object, ...]:
         record.elapsed_ms,
         record.redirects,
     )
+
+
+def capture_row(outcome: Outcome) -> tuple[object, ...] | None:
+    """The `bodies` row of an outcome with a capture: the body compressed with zstd."""
+    capture = outcome.capture
+    if capture is None:
+        return None
+    body = bytes(zstd.compress(capture.body))
+    return (outcome.request.id, body, "zstd", capture.request, capture.response_head)
+
+
+def capture_from(
+    body: bytes, codec: str | None, request: bytes | None, head: bytes | None
+) -> HttpCapture:
+    """A capture from its `bodies` columns (no heads in rows stored before they were kept)."""
+    raw = bytes(body)
+    if codec == "zstd":
+        raw = bytes(zstd.decompress(raw))
+    return HttpCapture(bytes(request or b""), bytes(head or b""), raw)

@@ -20,6 +20,7 @@ from crawler.models import (
     Claim,
     CrawlRequest,
     CrawlStats,
+    HttpCapture,
     ItemRecord,
     Outcome,
     PageRecord,
@@ -28,7 +29,12 @@ from crawler.models import (
     Totals,
 )
 from crawler.store.rows import (
+    CAPTURE_COLUMNS,
+    OLD_CAPTURE_COLUMNS,
     PROXY_FIGURES,
+    RECORD_COLUMNS,
+    capture_from,
+    capture_row,
     finish_row,
     options_of,
     options_row,
@@ -54,10 +60,7 @@ _SET_COUNTER = (
     "INSERT INTO counters (name, value) VALUES (?, ?)"
     " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
 )
-_RECORD_COLUMNS = (
-    "url, final_url, status, depth, parent, content_type, size, sha256, error, retries,"
-    " fetched_at, elapsed_ms, redirects"
-)
+_KEEP_CAPTURE = f"INSERT OR REPLACE INTO bodies (id, {CAPTURE_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
 _INSERT = "INSERT OR IGNORE INTO urls (url, host, depth, parent) VALUES (?, ?, ?, ?)"
 _INSERT_WITH_OPTIONS = (
     "INSERT OR IGNORE INTO urls (url, host, depth, parent, variant, priority, method, headers,"
@@ -101,6 +104,7 @@ class SqliteStorage:
         self._path = path
         # A version-4 file opened read-only is read as it is: its proxies are counters there.
         self._proxies_query = V4_PROXIES_QUERY if version == "4" else PROXIES_QUERY
+        self._capture_columns = OLD_CAPTURE_COLUMNS if version in ("4", "5") else CAPTURE_COLUMNS
         self._host_cursor = ""
         self._closed = False
         self._lock = asyncio.Lock()
@@ -210,11 +214,9 @@ class SqliteStorage:
                 await self._db.executemany(
                     "INSERT INTO items (url, handler, data) VALUES (?, ?, ?)", items
                 )
-            bodies = [(o.request.id, o.body) for o in outcomes if o.body is not None]
-            if bodies:
-                await self._db.executemany(
-                    "INSERT OR REPLACE INTO bodies (id, body) VALUES (?, ?)", bodies
-                )
+            captured = [row for row in map(capture_row, outcomes) if row is not None]
+            if captured:
+                await self._db.executemany(_KEEP_CAPTURE, captured)
             return await self._insert(discovered)
 
     async def release(
@@ -268,13 +270,23 @@ class SqliteStorage:
     async def body_of(self, url: str) -> bytes | None:
         """The stored body of a recorded URL, if the crawl kept it."""
         rows = await self._fetchall(
-            "SELECT body FROM bodies JOIN urls USING (id) WHERE url = ? AND variant = ''",
+            f"SELECT {self._capture_columns} FROM bodies JOIN urls USING (id)"
+            " WHERE url = ? AND variant = ''",
             (url,),
         )
-        return bytes(next(iter(rows))[0]) if rows else None
+        return capture_from(*rows[0]).body if rows else None
+
+    async def iter_captures(self) -> AsyncGenerator[tuple[PageRecord, HttpCapture], None]:
+        query = (
+            f"SELECT {RECORD_COLUMNS}, {self._capture_columns} FROM urls JOIN bodies USING (id)"
+            f" WHERE state = {DONE:d} ORDER BY id"
+        )
+        width = RECORD_COLUMNS.count(",") + 1
+        async for row in self._rows(query):
+            yield PageRecord(*row[:width]), capture_from(*row[width:])
 
     async def iter_records(self) -> AsyncGenerator[PageRecord, None]:
-        query = f"SELECT {_RECORD_COLUMNS} FROM urls WHERE state = {DONE:d} ORDER BY id"
+        query = f"SELECT {RECORD_COLUMNS} FROM urls WHERE state = {DONE:d} ORDER BY id"
         async for row in self._rows(query):
             yield PageRecord(*row)
 

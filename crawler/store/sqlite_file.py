@@ -16,8 +16,8 @@ import aiosqlite
 from crawler.errors import StorageError
 from crawler.store.rows import PROXY_FIGURES
 
-SCHEMA_VERSION = 5
-READ_ONLY_VERSIONS = ("4", "5")  # versions read as they are, without an upgrade
+SCHEMA_VERSION = 6
+READ_ONLY_VERSIONS = ("4", "5", "6")  # versions read as they are, without an upgrade
 
 
 class State(IntEnum):
@@ -99,6 +99,10 @@ _UPGRADES = {
     "4": _PROXIES_TABLE
     + _COUNTERS_TABLE
     + f"INSERT INTO proxies {V4_PROXIES_QUERY}; DELETE FROM counters WHERE name LIKE 'proxy %';",
+    # Version 6 keeps each kept page's request and response head, and its body compressed.
+    "5": "CREATE TABLE IF NOT EXISTS bodies (id INTEGER PRIMARY KEY, body BLOB NOT NULL);"
+    " ALTER TABLE bodies ADD COLUMN codec TEXT; ALTER TABLE bodies ADD COLUMN request BLOB;"
+    " ALTER TABLE bodies ADD COLUMN response_head BLOB;",
 }
 
 _SCHEMA = (
@@ -113,8 +117,11 @@ CREATE TABLE IF NOT EXISTS meta (
 CREATE INDEX IF NOT EXISTS urls_queued ON urls (host, priority DESC, depth, id)
     WHERE state = {State.QUEUED:d};
 CREATE TABLE IF NOT EXISTS bodies (
-    id   INTEGER PRIMARY KEY,
-    body BLOB NOT NULL
+    id            INTEGER PRIMARY KEY,
+    body          BLOB NOT NULL,
+    codec         TEXT,
+    request       BLOB,
+    response_head BLOB
 );
 CREATE TABLE IF NOT EXISTS items (
     id      INTEGER PRIMARY KEY,

@@ -29,12 +29,13 @@ class Backend(Protocol):
 
     def write_previous_version(self) -> None:
         """Create the test's database in the schema version before this one, holding one
-        record, one queued request, one item, a trap-limit count and one proxy's figures
-        (the OLD_* values below)."""
+        record (its body kept), one queued request, one item, a trap-limit count and one
+        proxy's figures (the OLD_* values below)."""
 
 
 # What `write_previous_version` puts in the database.
 OLD_RECORD, OLD_QUEUED, OLD_ITEM = "http://a.test/", "http://a.test/next", '{"name": "a"}'
+OLD_BODY = b"hello"  # kept raw, without heads, before captures were
 OLD_LIMITS_HIT = {"url_too_long": 2}
 OLD_PROXY = "http://u:***@p.test:3128"
 OLD_PROXY_FIGURES = ProxyFigures(requests=7, failures=2, bans=1, evicted=True, avg_latency_ms=35)
@@ -117,4 +118,5 @@ INSERT INTO urls (url, host, depth, state, final_url, status, content_type, size
 INSERT INTO urls (url, host, depth, parent) VALUES
     ('http://a.test/next', 'a.test', 1, 'http://a.test/');
 INSERT INTO items (url, handler, data) VALUES ('http://a.test/', 'page', '{"name": "a"}');
+INSERT INTO bodies (id, body) VALUES (1, CAST('hello' AS BLOB));
 """

@@ -8,6 +8,7 @@ from crawler.models import (
     Claim,
     CrawlRequest,
     CrawlStats,
+    HttpCapture,
     ItemRecord,
     Outcome,
     PageRecord,
@@ -51,6 +52,9 @@ class DelegatingStorage:
 
     def iter_items(self) -> AsyncGenerator[ItemRecord, None]:
         return self.inner.iter_items()
+
+    def iter_captures(self) -> AsyncGenerator[tuple[PageRecord, HttpCapture], None]:
+        return self.inner.iter_captures()
 
     async def stats(self) -> CrawlStats:
         return await self.inner.stats()

@@ -12,6 +12,7 @@ import pytest
 from crawler.errors import StorageError
 from crawler.models import (
     CrawlRequest,
+    HttpCapture,
     ItemRecord,
     Outcome,
     PageRecord,
@@ -23,6 +24,7 @@ from crawler.models import (
 from crawler.store import Storage
 from tests.store.backends import (
     BACKENDS,
+    OLD_BODY,
     OLD_ITEM,
     OLD_LIMITS_HIT,
     OLD_PROXY,
@@ -262,6 +264,23 @@ async def test_items_are_stored_in_the_transaction_of_their_page(storage: Storag
     assert (await storage.stats()).items == 2
 
 
+async def test_a_kept_exchange_comes_back_with_its_record_as_it_was(storage: Storage) -> None:
+    await storage.add_requests([queued(f"http://a.test/{n}") for n in range(3)])
+    first, plain, last = (await storage.claim_next(3, room(3))).requests
+    body = b"<html>" + b"same words " * 1000 + b"</html>"
+    capture = HttpCapture(
+        b"GET /0 HTTP/1.1\r\nHost: a.test\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n", body
+    )
+    empty = HttpCapture(b"POST /2 HTTP/1.1\r\n\r\nq=1", b"HTTP/1.1 204 No Content\r\n\r\n", b"")
+
+    await finish(storage, first, capture=capture)
+    await finish(storage, plain)
+    await finish(storage, last, capture=empty)
+
+    found = [(record.url, kept) async for record, kept in storage.iter_captures()]
+    assert found == [("http://a.test/0", capture), ("http://a.test/2", empty)]
+
+
 async def test_trap_counts_add_up_across_batches(storage: Storage) -> None:
     await storage.add_requests([queued("http://a.test/1"), queued("http://a.test/2")])
     first, second = (await storage.claim_next(2, room(2))).requests
@@ -325,6 +344,9 @@ async def test_the_previous_schema_version_is_upgraded_without_loss(
 
     assert [r.url async for r in storage.iter_records()] == [OLD_RECORD]
     assert [item.data async for item in storage.iter_items()] == [OLD_ITEM]
+    assert [(r.url, c) async for r, c in storage.iter_captures()] == [
+        (OLD_RECORD, HttpCapture(b"", b"", OLD_BODY))
+    ]
     assert await claim(storage) == [OLD_QUEUED]
     assert stats.limits_hit == OLD_LIMITS_HIT
     assert stats.proxies == {OLD_PROXY: OLD_PROXY_FIGURES}
@@ -340,9 +362,10 @@ async def test_the_previous_schema_version_can_be_read_without_an_upgrade(
     stats = await storage.stats()
     records = [r.url async for r in storage.iter_records()]
     items = [item.data async for item in storage.iter_items()]
+    bodies = [capture.body async for _, capture in storage.iter_captures()]
     await storage.close()
 
-    assert (records, items) == ([OLD_RECORD], [OLD_ITEM])
+    assert (records, items, bodies) == ([OLD_RECORD], [OLD_ITEM], [OLD_BODY])
     assert (stats.done, stats.queued) == (1, 1)
     assert stats.limits_hit == OLD_LIMITS_HIT
     assert stats.proxies == {OLD_PROXY: OLD_PROXY_FIGURES}

@@ -1,0 +1,47 @@
+"""The PostgreSQL schema's own cases: a version-1 database (before captures) is upgraded in
+place by a crawl, and refused (with the way out) by a read-only use."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from crawler.errors import StorageError
+from crawler.models import HttpCapture
+from crawler.store.postgres import PostgresStorage
+from crawler.store.postgres_schema import SCHEMA_VERSION
+
+VERSION_1 = """
+ALTER TABLE bodies DROP COLUMN codec, DROP COLUMN request, DROP COLUMN response_head;
+UPDATE meta SET value = '1' WHERE key = 'schema_version';
+INSERT INTO urls (id, url, host, depth, state, final_url, status, size, fetched_at)
+    OVERRIDING SYSTEM VALUE
+    VALUES (1, 'http://a.test/', 'a.test', 0, 2, 'http://a.test/', 200, 5,
+    '2026-11-26T00:00:00.000Z');
+INSERT INTO bodies (id, body) VALUES (1, 'hello'::bytea);
+"""
+
+
+async def test_a_version_1_database_is_upgraded_by_a_crawl_and_keeps_its_bodies(
+    postgres_dsn: str,
+) -> None:
+    await (await PostgresStorage.open(postgres_dsn)).close()
+    connection = await asyncpg.connect(postgres_dsn)
+    try:
+        await connection.execute(VERSION_1)
+    finally:
+        await connection.close()
+
+    with pytest.raises(StorageError, match="version 1; run a crawl on it once to upgrade it"):
+        await PostgresStorage.open(postgres_dsn, read_only=True)
+    storage = await PostgresStorage.open(postgres_dsn)
+    kept = [(record.url, capture) async for record, capture in storage.iter_captures()]
+    await storage.close()
+
+    assert kept == [("http://a.test/", HttpCapture(b"", b"", b"hello"))]
+    connection = await asyncpg.connect(postgres_dsn)
+    try:
+        version = await connection.fetchval("SELECT value FROM meta")
+    finally:
+        await connection.close()
+    assert version == SCHEMA_VERSION == "2"
