@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ async def _export_to_file(storage: Storage, what: ExportRequest, output: Path, s
         else:
             with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as text:
                 await what.write(storage, text, name=output.name, source=source)
+        os.chmod(temporary, _mode_for(output))
         os.replace(temporary, output)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
@@ -97,3 +99,13 @@ async def _export_to_file(storage: Storage, what: ExportRequest, output: Path, s
         if isinstance(exc, OSError):
             raise UsageError(f"cannot write {output}: {exc.strerror}") from None
         raise
+
+
+def _mode_for(output: Path) -> int:
+    """The file's mode if it exists, else what the umask gives a new file (mkstemp's is 0600)."""
+    try:
+        return stat.S_IMODE(output.stat().st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

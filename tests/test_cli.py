@@ -93,6 +93,25 @@ async def test_export_csv_has_the_same_columns_and_rows(
     assert rows[0]["parent"] == ""
 
 
+async def test_an_exported_file_gets_the_mode_a_new_file_would_or_keeps_its_own(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    site = await serve_site(1)
+    await run_cli(str(write_seeds(tmp_path, site.url("/"))), "--db", "c.db", cwd=tmp_path)
+    umask = os.umask(0)
+    os.umask(umask)
+    (tmp_path / "kept.jsonl").write_text("")
+    (tmp_path / "kept.jsonl").chmod(0o640)
+
+    for output in ("new.jsonl", "kept.jsonl"):
+        result = await run_cli("export", "c.db", "--output", output, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+
+    assert (tmp_path / "new.jsonl").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+    assert (tmp_path / "kept.jsonl").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "kept.jsonl").read_text() == (tmp_path / "new.jsonl").read_text()
+
+
 async def test_seeds_from_stdin(tmp_path: Path, serve_site: SiteFactory) -> None:
     site = await serve_site(3)
 
