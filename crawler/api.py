@@ -6,6 +6,7 @@ parses and decides nothing itself.
 
 from __future__ import annotations
 
+import contextlib
 import asyncio
 import json
 import logging
@@ -175,8 +176,9 @@ async def read_items(db: Path | str) -> AsyncIterator[StoredItem]:
     """Every item stored in a crawl database, in the order they were produced."""
     storage = await open_storage(db, read_only=True)
     try:
-        async for item in storage.iter_items():
-            yield StoredItem(item.url, item.handler, json.loads(item.data))
+        async with contextlib.aclosing(storage.iter_items()) as items:
+            async for item in items:
+                yield StoredItem(item.url, item.handler, json.loads(item.data))
     finally:
         await storage.close()
 

@@ -35,6 +35,7 @@ from crawler.config import (
 from crawler.config_sources import load_config
 from crawler.errors import ConfigError, UsageError
 from crawler.exit_codes import (
+    EXIT_BROKEN_PIPE,
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_SIGINT,
@@ -79,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # The reader went away (`crawler export DB | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILURE
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_SIGINT

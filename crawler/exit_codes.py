@@ -1,7 +1,8 @@
 """The exit codes a scheduler can trust, and how a crawl's ending maps onto them.
 
 0 finished; 1 an unexpected failure (a bug); 2 bad usage, configuration or input; 3 stalled
-(nothing stored for `stall_timeout`); 130 stopped by SIGINT; 143 stopped by SIGTERM.
+(nothing stored for `stall_timeout`); 130 stopped by SIGINT; 143 stopped by SIGTERM; 141 the
+reader of the output went away (`crawler export DB | head`), as for other Unix tools.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from crawler.models import CrawlSummary
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_STALLED = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 DOCUMENTED = (EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_STALLED, EXIT_SIGINT, EXIT_SIGTERM)
 
 

@@ -46,7 +46,8 @@ class ExportRequest:
         `name`); returns how many were written. Raises `UsageError` for a WARC of a crawl
         that kept no pages."""
         if self.output_format == "warc":
-            counts = await write_warc(storage.iter_captures(), cast(BinaryIO, output), name)
+            async with contextlib.aclosing(storage.iter_captures()) as captures:
+                counts = await write_warc(captures, cast(BinaryIO, output), name)
             if not counts.responses:
                 raise UsageError(
                     f"{source} kept no pages to write as WARC:"

@@ -199,17 +199,20 @@ class PostgresStorage:
         await self._write(save)
 
     async def iter_records(self) -> AsyncGenerator[PageRecord, None]:
-        async for row in self._rows(sql.RECORDS):
-            yield PageRecord(*row)
+        async with contextlib.aclosing(self._rows(sql.RECORDS)) as rows:
+            async for row in rows:
+                yield PageRecord(*row)
 
     async def iter_items(self) -> AsyncGenerator[ItemRecord, None]:
-        async for url, handler, data in self._rows(sql.ITEMS):
-            yield ItemRecord(url, handler, data)
+        async with contextlib.aclosing(self._rows(sql.ITEMS)) as rows:
+            async for url, handler, data in rows:
+                yield ItemRecord(url, handler, data)
 
     async def iter_captures(self) -> AsyncGenerator[tuple[PageRecord, HttpCapture], None]:
         width = RECORD_COLUMNS.count(",") + 1
-        async for row in self._rows(sql.CAPTURES):
-            yield PageRecord(*row[:width]), capture_from(*row[width:])
+        async with contextlib.aclosing(self._rows(sql.CAPTURES)) as rows:
+            async for row in rows:
+                yield PageRecord(*row[:width]), capture_from(*row[width:])
 
     async def stats(self) -> CrawlStats:
         async with self._connection() as connection:

@@ -5,6 +5,7 @@ It knows neither HTTP nor HTML; only `crawler.store` chooses it.
 
 from __future__ import annotations
 
+import contextlib
 import asyncio
 import sqlite3
 import time
@@ -282,19 +283,21 @@ class SqliteStorage:
             f" WHERE state = {DONE:d} ORDER BY id"
         )
         width = RECORD_COLUMNS.count(",") + 1
-        async for row in self._rows(query):
-            yield PageRecord(*row[:width]), capture_from(*row[width:])
+        async with contextlib.aclosing(self._rows(query)) as rows:
+            async for row in rows:
+                yield PageRecord(*row[:width]), capture_from(*row[width:])
 
     async def iter_records(self) -> AsyncGenerator[PageRecord, None]:
         query = f"SELECT {RECORD_COLUMNS} FROM urls WHERE state = {DONE:d} ORDER BY id"
-        async for row in self._rows(query):
-            yield PageRecord(*row)
+        async with contextlib.aclosing(self._rows(query)) as rows:
+            async for row in rows:
+                yield PageRecord(*row)
 
     async def iter_items(self) -> AsyncGenerator[ItemRecord, None]:
-        async for url, handler, data in self._rows(
-            "SELECT url, handler, data FROM items ORDER BY id"
-        ):
-            yield ItemRecord(url, handler, data)
+        query = "SELECT url, handler, data FROM items ORDER BY id"
+        async with contextlib.aclosing(self._rows(query)) as rows:
+            async for url, handler, data in rows:
+                yield ItemRecord(url, handler, data)
 
     async def stats(self) -> CrawlStats:
         totals = await self.totals()
