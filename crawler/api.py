@@ -6,8 +6,8 @@ parses and decides nothing itself.
 
 from __future__ import annotations
 
-import contextlib
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -26,7 +26,7 @@ from crawler.models import CrawlSummary, FollowRequest, Target
 from crawler.page import Request
 from crawler.progress import CrawlProgress
 from crawler.router import RouteProcessor, Router
-from crawler.seeds import crawl_seeds
+from crawler.seeds import crawl_seeds, first_checked
 from crawler.store import Storage, open_storage
 from crawler.urls import mask_credentials
 
@@ -89,7 +89,7 @@ class Crawler:
 
         Raises `SeedError` when no seed is a valid http(s) URL, `StorageError` when the
         database cannot be used."""
-        targets = crawl_seeds(seeds)
+        targets = first_checked(crawl_seeds(seeds))
         self._engine = None
         self.metrics = CrawlMetrics() if self.config.metrics_port is not None else None
         server = self._serve_metrics(self.metrics)

@@ -8,12 +8,13 @@ It writes only through `Storage.add_requests`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from yarl import URL
 
@@ -27,16 +28,18 @@ log = logging.getLogger("crawler")
 MAX_REPORTED_BAD_LINES = 20
 MAX_LINE_CHARS = 64 * 1024  # longer lines (a binary file, say) are skipped as invalid
 SEED_BATCH = 10_000  # seeds parsed, and stored, at a time
+T = TypeVar("T")
 
 
 def read_seeds(source: str) -> Iterator[Target]:
     """Canonical seeds from a file path, or from stdin for `-`, read as they are consumed.
 
-    Raises `SeedError` at once if the file cannot be opened, and at the end of the iteration
-    if it held no valid seed. A URL given twice is yielded twice (the store keeps one).
+    Raises `SeedError` at once if the file cannot be opened or holds no valid seed (it reads up
+    to the first valid one, so nothing is created for a crawl that cannot start). A URL given
+    twice is yielded twice (the store keeps one).
     """
     if source == "-":
-        return _stream(sys.stdin, "<stdin>", close=False)
+        return first_checked(_stream(sys.stdin, "<stdin>", close=False))
     path = Path(source)
     try:
         handle = path.open(encoding="utf-8", errors="replace")
@@ -46,7 +49,17 @@ def read_seeds(source: str) -> Iterator[Target]:
         raise SeedError(f"seeds file is a directory: {source}") from None
     except OSError as exc:
         raise SeedError(f"cannot read seeds file {source}: {exc.strerror}") from None
-    return _stream(handle, source, close=True)
+    return first_checked(_stream(handle, source, close=True))
+
+
+def first_checked(seeds: Iterator[T]) -> Iterator[T]:
+    """`seeds`, its first one read now: a source without any raises `SeedError` here, before
+    anything (a database, a log line) is made for a crawl that cannot start."""
+    try:
+        first = next(seeds)
+    except StopIteration:
+        raise SeedError("no valid seed URL given") from None
+    return itertools.chain((first,), seeds)
 
 
 def _stream(handle: TextIO, name: str, *, close: bool) -> Iterator[Target]:

@@ -558,6 +558,7 @@ async def test_a_storage_passed_in_is_used_and_left_open(tmp_path: Path, shop: S
 def test_run_is_the_synchronous_way(tmp_path: Path) -> None:
     with pytest.raises(SeedError, match="no valid seed"):
         Crawler(config(tmp_path)).run(["not a url", "ftp://x/"])
+    assert list(tmp_path.iterdir()) == []  # no database made for a crawl that cannot start
 
 
 def test_bad_registrations_fail_at_once() -> None:

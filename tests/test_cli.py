@@ -231,6 +231,8 @@ async def test_unusable_seeds_exit_2_with_one_line(
     assert last.startswith("crawler: error: ")
     assert message in last
     assert "Traceback" not in result.stderr
+    assert "crawl started" not in result.stderr
+    assert not (tmp_path / "crawl.db").exists()  # nothing made for a crawl that cannot start
 
 
 @pytest.mark.parametrize(

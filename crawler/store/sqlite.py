@@ -5,8 +5,8 @@ It knows neither HTTP nor HTML; only `crawler.store` chooses it.
 
 from __future__ import annotations
 
-import contextlib
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections import Counter
