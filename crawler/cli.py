@@ -46,7 +46,7 @@ from crawler.export_command import OUTPUT_FORMATS, ExportRequest, export
 from crawler.fleet import run_fleet
 from crawler.logs import configure_logging
 from crawler.models import CrawlSummary, Target
-from crawler.progress import describe, log_fields, show_progress
+from crawler.progress import report_end, show_progress
 from crawler.report import format_stats, stats_as_dict
 from crawler.router import Router
 from crawler.seeds import read_seeds
@@ -214,18 +214,10 @@ async def _crawl(crawler: Crawler, seeds: Iterable[Target]) -> CrawlSummary:
     config = crawler.config
     async with show_progress(
         crawler.progress, live=config.progress, interval_s=config.progress_interval
-    ):
+    ) as display:
         summary = await crawler.crawl(seeds, handle_signals=True)
     progress = crawler.progress()
-    done_total = progress.done_before + progress.done
-    log.info(
-        "crawl %s: %s; %d records in %s",
-        summary.reason,
-        describe(progress),
-        done_total,
-        mask_credentials(str(config.db)),
-        extra={**log_fields(progress), "reason": summary.reason, "records": done_total},
-    )
+    report_end(progress, summary.reason, mask_credentials(str(config.db)), live=display.live)
     return summary
 
 

@@ -84,6 +84,7 @@ class Engine:
         self._processor = processor or LinkFollower.for_config(config)
         self._outcomes = self._parts.outcome_policy()
         self.progress = progress or CrawlProgress()
+        self.progress.max_pages = config.max_pages
         self._frontier: Frontier | None = None
         self._stopping = False
         self._stop_signal: int | None = None
@@ -123,6 +124,8 @@ class Engine:
         if self._frontier is not None:
             self.progress.queued = self._frontier.queued
             self.progress.in_flight = self._frontier.in_flight
+            self.progress.hosts_in_delay = self._frontier.hosts_in_delay
+            self.progress.retry_due_at = self._frontier.retry_due_at
         return self.progress
 
     async def run(

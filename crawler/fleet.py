@@ -21,7 +21,7 @@ from crawler.config import Config
 from crawler.engine import signals_handled
 from crawler.errors import ConfigError, StorageError
 from crawler.exit_codes import combined_exit_code
-from crawler.progress import CrawlProgress, describe, log_fields, show_progress
+from crawler.progress import CrawlProgress, is_live, report_end, show_progress
 from crawler.store import Storage, open_storage
 from crawler.urls import mask_credentials
 
@@ -50,7 +50,7 @@ async def run_fleet(config: Config, arguments: Sequence[str], seeds: str) -> int
     # Opened first: a database that cannot be used stops the fleet before any process starts,
     # and the tables exist before the processes race to make them.
     storage = await open_storage(config.db, config=config)
-    progress = CrawlProgress()
+    progress = CrawlProgress()  # no percentage: max_pages holds per process
     try:
         progress.done_before = (await storage.totals()).done
         with _seeds_file(seeds) as seeds_path:
@@ -65,13 +65,9 @@ async def run_fleet(config: Config, arguments: Sequence[str], seeds: str) -> int
             codes, received = await _supervise(commands, config, storage, progress)
     finally:
         await storage.close()
-    log.info(
-        "crawl ended: %s; %d records in %s",
-        describe(progress),
-        progress.done_before + progress.done,
-        mask_credentials(str(config.db)),
-        extra={**log_fields(progress), "exit_codes": codes},
-    )
+    live = is_live(config.progress)
+    db = mask_credentials(str(config.db))
+    report_end(progress, "ended", db, live=live, exit_codes=codes)
     return combined_exit_code(codes, received)
 
 
@@ -119,7 +115,7 @@ async def _supervise(
 async def _watch(storage: Storage, progress: CrawlProgress, config: Config) -> None:
     """The progress counters, from the shared database: every LIVE_POLL_S seconds for a live
     display, else as often as the progress lines (counting a large crawl costs the server)."""
-    every = LIVE_POLL_S if config.progress and sys.stderr.isatty() else config.progress_interval
+    every = LIVE_POLL_S if is_live(config.progress) else config.progress_interval
     while True:
         with contextlib.suppress(StorageError):
             await _update(storage, progress)

@@ -60,14 +60,15 @@ class Frontier:
         self._ready: deque[str] = deque()
         self._scheduled: set[str] = set()
         self._timers: list[tuple[float, str]] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None  # uvloop gives a plain Handle for a past time
+        self._timer_at = 0.0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._unsettled = 0
         self._may_have_stored = True
         self._news = 0  # counts the times more work may have been stored (see `_refill`)
         self._refilling = False
         self._stopping = False
-        self._retry_timer: asyncio.TimerHandle | None = None
+        self._retry_timer: asyncio.Handle | None = None
         self._retry_due: float | None = None
 
     @property
@@ -79,6 +80,18 @@ class Frontier:
     def is_waiting_for_time(self) -> bool:
         """Whether work is held back by a delay or a retry time, not lost."""
         return bool(self._timers) or self._retry_due is not None
+
+    @property
+    def hosts_in_delay(self) -> int:
+        """Hosts with work waiting for their delay between requests to pass."""
+        return len(self._timers)
+
+    @property
+    def retry_due_at(self) -> float | None:
+        """When (epoch seconds) the next postponed request becomes due, if one waits."""
+        if self._retry_due is None:
+            return None
+        return time.time() + self._retry_due - self._now()
 
     @property
     def in_flight(self) -> int:
@@ -231,9 +244,10 @@ class Frontier:
     def _arm_timer(self) -> None:
         earliest = self._timers[0][0]
         if self._timer is not None:
-            if self._timer.when() <= earliest:
+            if self._timer_at <= earliest:
                 return
             self._timer.cancel()
+        self._timer_at = earliest
         self._timer = asyncio.get_running_loop().call_at(earliest, self._on_timer)
 
     def _on_timer(self) -> None:

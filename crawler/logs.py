@@ -34,11 +34,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to `sys.stderr` as it is at each record: while the live progress display runs it
+    is rich's proxy, which prints each line above the display instead of onto it."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:
+        pass
+
+
 def configure_logging(
     log_format: LogFormat, level: LogLevel, *, stream: TextIO | None = None
 ) -> None:
-    """Send the `crawler` logger's records to stderr in the chosen format."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    """Send the `crawler` logger's records to stderr (or `stream`) in the chosen format."""
+    handler = StderrHandler() if stream is None else logging.StreamHandler(stream)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
