@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import importlib
 import importlib.util
 import json
@@ -21,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
 from types import ModuleType
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from crawler.api import Crawler, run_async
 from crawler.config import (
@@ -91,17 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _crawl_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         usage=f"{PROG} [crawl] SEEDS [options]",
         description="Crawl from the seeds in SEEDS and store one record per URL in --db."
         f" Other commands: '{PROG} export DB', '{PROG} stats DB'. A seeds file named like a"
         f" command is crawled with '{PROG} crawl FILE'.",
-        epilog="Every setting can also come from the TOML file (--config, else"
-        " $CRAWLER_CONFIG, else config/crawler.toml) or from CRAWLER_<NAME> environment"
-        " variables; precedence: flags > environment > file > defaults."
-        " Exit codes: 0 done, 1 unexpected failure, 2 bad usage/config/input,"
-        " 3 stalled (no progress for stall_timeout), 130 SIGINT, 143 SIGTERM.",
+        epilog=CRAWL_EXAMPLES,
+        formatter_class=_WithExamples,
     )
     parser.add_argument(
         "seeds", metavar="SEEDS", help="file of seed URLs, one a line; '-' for stdin"
@@ -114,6 +112,53 @@ def _crawl_parser() -> argparse.ArgumentParser:
         for declared in fields(part):
             _add_setting(group, declared.name, setting_of(declared))
     return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, suggesting the closest option for an unknown one (`--concurency`)."""
+
+    def error(self, message: str) -> NoReturn:
+        unknown = re.match(r"unrecognized arguments: (--[^\s=]+)", message)
+        if unknown:
+            options = [option for action in self._actions for option in action.option_strings]
+            close = difflib.get_close_matches(unknown.group(1), options, n=1, cutoff=0.75)
+            if close:
+                message += f"; did you mean {close[0]}?"
+        super().error(message)
+
+
+class _WithExamples(argparse.HelpFormatter):
+    """Wraps the description as usual but keeps the epilog's lines (the examples) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return text
+        return super()._fill_text(text, width, indent)
+
+
+CRAWL_EXAMPLES = f"""examples:
+  {PROG} seeds.txt                           crawl into storage/crawl.db; rerun to resume
+  {PROG} seeds.txt --scope domain --max-pages 10000 --delay 0.5
+  {PROG} seeds.txt --db shop.db --parser shop.py:router     your parsers, your items
+  cat urls.txt | {PROG} - --store-bodies html --log-format json
+  {PROG} seeds.txt --db postgresql://crawler:secret@db/crawl --processes 4
+  CRAWLER_CONCURRENCY=128 {PROG} seeds.txt   any setting as CRAWLER_<NAME>
+
+Every setting can also come from the TOML file (--config, else $CRAWLER_CONFIG, else
+config/crawler.toml) or from CRAWLER_<NAME> environment variables; precedence: flags >
+environment > file > defaults.
+Exit codes: 0 done, 1 unexpected failure, 2 bad usage/config/input, 3 stalled (nothing
+stored for stall_timeout), 130 SIGINT, 143 SIGTERM; 141 when the reader of an export's
+output goes away."""
+EXPORT_EXAMPLES = f"""examples:
+  {PROG} export storage/crawl.db > pages.jsonl
+  {PROG} export storage/crawl.db --format csv --output pages.csv
+  {PROG} export shop.db --items --with-source --format csv --output products.csv
+  {PROG} export storage/crawl.db --format warc --output crawl.warc.gz   (needs --store-bodies)
+  {PROG} export postgresql://crawler:secret@db/crawl | head"""
+STATS_EXAMPLES = f"""examples:
+  {PROG} stats storage/crawl.db
+  {PROG} stats storage/crawl.db --json | jq .by_status"""
 
 
 def _add_setting(group: argparse._ArgumentGroup, name: str, setting: Setting) -> None:
@@ -222,10 +267,12 @@ async def _crawl(crawler: Crawler, seeds: Iterable[Target]) -> CrawlSummary:
 
 
 def _export_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=f"{PROG} export",
         description="Write one record per URL of a crawl database, or with --items the items"
         " your parsers produced.",
+        epilog=EXPORT_EXAMPLES,
+        formatter_class=_WithExamples,
     )
     parser.add_argument("db", metavar="DB", help="crawl database: a file, or a postgresql:// URL")
     parser.add_argument("--items", action="store_true", help="the parsers' items, not records")
@@ -245,8 +292,11 @@ def _export_parser() -> argparse.ArgumentParser:
 
 
 def _stats_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"{PROG} stats", description="Counts by status, error and host; duration and rate."
+    parser = _Parser(
+        prog=f"{PROG} stats",
+        description="Counts by status, error and host; duration and rate.",
+        epilog=STATS_EXAMPLES,
+        formatter_class=_WithExamples,
     )
     parser.add_argument("db", metavar="DB", help="crawl database: a file, or a postgresql:// URL")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

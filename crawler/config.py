@@ -112,7 +112,7 @@ class _Part:
 
 @dataclass(frozen=True, kw_only=True)
 class Output(_Part):
-    """What is kept and shown: the database, bodies, your parsers, logs and progress."""
+    """What is kept, and by what: the database, bodies, your parsers."""
 
     db: Path | str = setting(
         Path("storage/crawl.db"),
@@ -138,6 +138,12 @@ class Output(_Part):
         metavar="MODULE:OBJECT",
         example='"mypackage.parsers:crawler"',
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Logging(_Part):
+    """What is shown while crawling: logs, progress and metrics."""
+
     log_format: LogFormat = one_of(
         "text", "text, or json: one object per line (ts, level, logger, msg, fields)", LogFormat
     )
@@ -329,7 +335,7 @@ class Proxies(_Part):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Config(Proxies, RetryPolicy, Timeouts, Politeness, Limits, CrawlScope, Output):
+class Config(Logging, Output, Timeouts, Proxies, RetryPolicy, Limits, Politeness, CrawlScope):
     """Every setting of a crawl, by the names of the CLI flags (`--max-pages` is `max_pages`).
 
     Units: `delay`, `timeout`, `shutdown_grace` and `stall_timeout` in seconds, `max_size` in

@@ -139,7 +139,7 @@ def flag_of(name: str, default: object) -> str:
 
 
 def show(value: object, unset: str = "none") -> str:
-    """A value as a person would type it: `64`, `0.5`, `408, 429`, `storage/crawl.db`."""
+    """A value as a person would type it: `64`, `0.5`, `408,429`, `storage/crawl.db`."""
     if value is None:
         return unset
     if isinstance(value, bool):
@@ -147,7 +147,7 @@ def show(value: object, unset: str = "none") -> str:
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, tuple):
-        return ", ".join(show(item) for item in value) if value else "[]"
+        return ",".join(show(item) for item in value) if value else "[]"
     return str(value)
 
 

@@ -8,6 +8,8 @@ import io
 import json
 import os
 import random
+import re
+import shlex
 import signal
 import sys
 import time
@@ -17,6 +19,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from crawler import cli
+from crawler.config_sources import load_config
 from crawler.models import RECORD_FIELDS
 from tests.conftest import Site, SiteFactory, link_page, run_cli, run_cli_measured, wait_until
 
@@ -205,6 +209,26 @@ async def test_a_million_seeds_are_streamed_into_the_store_not_loaded_at_once(
     # Held at once, a million parsed seeds take several hundred MB; streamed, the crawler
     # stays near its usual size.
     assert run.peak_rss_mb < 120
+
+
+@pytest.mark.parametrize(
+    ("arguments", "suggestion"),
+    [
+        (["seeds.txt", "--concurency", "3"], "--concurrency"),
+        (["seeds.txt", "--max-pgaes=10"], "--max-pages"),
+        (["export", "c.db", "--format-csv"], "--format"),
+        (["stats", "c.db", "--jsn"], "--json"),
+    ],
+)
+async def test_an_unknown_option_suggests_the_closest(
+    tmp_path: Path, arguments: list[str], suggestion: str
+) -> None:
+    result = await run_cli(*arguments, cwd=tmp_path)
+
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("crawler")
+    assert last.endswith(f"; did you mean {suggestion}?")
 
 
 @pytest.mark.parametrize(
@@ -588,6 +612,17 @@ async def test_a_database_that_cannot_be_used_exits_2_and_is_left_alone(
         assert (tmp_path / "c.db").read_bytes() == before
 
 
+@pytest.mark.parametrize("command", ["export", "stats"])
+async def test_an_empty_file_given_as_a_database_says_so(tmp_path: Path, command: str) -> None:
+    (tmp_path / "c.db").write_bytes(b"")
+
+    result = await run_cli(command, "c.db", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr == "crawler: error: c.db is empty: not a crawl database\n"
+    assert (tmp_path / "c.db").read_bytes() == b""
+
+
 async def test_an_export_to_an_unwritable_place_exits_2_and_leaves_nothing(
     tmp_path: Path, serve_site: SiteFactory
 ) -> None:
@@ -691,3 +726,29 @@ async def test_sigterm_while_seeds_are_read_stops_at_once_and_a_rerun_reads_them
     assert hits_before_rerun == 0  # stopped before the crawl proper began
     assert rerun.returncode == 0, rerun.stderr
     assert stats["pages"] + stats["queued"] == 300_001  # every seed, and "/" found on /p/0
+
+
+def test_help_groups_the_options_shows_defaults_as_typed_and_examples_that_work() -> None:
+    crawl_help = cli._crawl_parser().format_help()
+
+    groups = re.findall(r"^([a-z][a-z ]+):$", crawl_help, re.MULTILINE)
+    assert groups[2:] == [
+        "crawl scope", "politeness", "limits", "retry policy", "proxies", "timeouts", "output",
+        "logging", "examples",
+    ]  # fmt: skip
+    assert "(default: 408,429,500,502,503,504)" in " ".join(crawl_help.split())
+    assert "(default: no limit)" not in crawl_help.split("--proxies-file")[1].split("--")[0]
+    for parser, run in (
+        (cli._crawl_parser(), True),
+        (cli._export_parser(), False),
+        (cli._stats_parser(), False),
+    ):
+        examples = parser.epilog.split("\n\n")[0].splitlines()[1:]  # type: ignore[union-attr]
+        assert len(examples) >= 2
+        for example in examples:
+            command = next(part for part in example.split(" | ") if "crawler " in part)
+            words = shlex.split(command.split(" > ")[0].split("   ")[0])
+            arguments = words[words.index("crawler") + 1 :]
+            namespace = parser.parse_args(arguments[1:] if not run else arguments)
+            if run:
+                load_config(cli._cli_values(namespace), environ={})

@@ -18,9 +18,12 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.conftest import SiteFactory
+from tests.conftest import REQUIRE_TMUX, SiteFactory
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="no tmux")
+pytestmark = pytest.mark.skipif(
+    shutil.which("tmux") is None and not REQUIRE_TMUX,
+    reason="no tmux (CRAWLER_REQUIRE_TMUX=1 makes this a failure)",
+)
 WIDTH = 80
 PARSER = """
 import logging

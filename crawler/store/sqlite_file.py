@@ -148,6 +148,8 @@ async def prepare(db: aiosqlite.Connection, path: Path, *, read_only: bool) -> s
     }
     if tables and "urls" not in tables:
         raise StorageError(f"{path} is an SQLite database but not a crawl database")
+    if read_only and not tables:
+        raise StorageError(f"{path} is empty: not a crawl database")
     version = await _check_version(db, path, read_only=read_only) if tables else None
     if read_only:
         return version or str(SCHEMA_VERSION)
