@@ -20,11 +20,12 @@ from typing import TypeVar, final
 from crawler.config import Config
 from crawler.engine import Engine, signals_handled
 from crawler.errors import UsageError
+from crawler.logs import configure_logging
 from crawler.metrics import CrawlMetrics, MetricsServer
 from crawler.middleware import Middleware
 from crawler.models import CrawlSummary, FollowRequest, Target
 from crawler.page import Request
-from crawler.progress import CrawlProgress
+from crawler.progress import CrawlProgress, report_end, show_progress
 from crawler.router import RouteProcessor, Router
 from crawler.seeds import crawl_seeds, first_checked
 from crawler.store import Storage, open_storage
@@ -157,9 +158,33 @@ class Crawler:
 
     def run(self, seeds: Iterable[str | Request | Target] | str) -> CrawlSummary:
         """`crawl()` for synchronous code: runs its own event loop (uvloop when installed);
-        Ctrl-C stops the crawl gracefully and returns."""
+        Ctrl-C stops the crawl gracefully and returns. Shows progress and a summary as the
+        command line does: in the configured log format, unless the program has set up
+        logging itself (then the lines go to its handlers, and no live display is drawn)."""
+        ours = not logging.getLogger().handlers and not log.handlers
+        if ours:
+            configure_logging(self.config.log_format, self.config.log_level)
         in_main_thread = threading.current_thread() is threading.main_thread()
-        return run_async(self.crawl(seeds, handle_signals=in_main_thread))
+        return run_async(self.crawl_and_report(seeds, handle_signals=in_main_thread, live=ours))
+
+    async def crawl_and_report(
+        self,
+        seeds: Iterable[str | Request | Target] | str,
+        *,
+        handle_signals: bool = False,
+        live: bool = True,
+    ) -> CrawlSummary:
+        """`crawl()`, with progress (live on a terminal if `live` and `config.progress`, else a
+        log line every `progress_interval`) and how it ended, as the command line shows them."""
+        async with show_progress(
+            self.progress,
+            live=live and self.config.progress,
+            interval_s=self.config.progress_interval,
+        ) as display:
+            summary = await self.crawl(seeds, handle_signals=handle_signals)
+        where = "the given storage" if self.storage else mask_credentials(str(self.config.db))
+        report_end(self.progress(), summary.reason, where, live=display.live)
+        return summary
 
 
 def run_async(work: Coroutine[object, object, T]) -> T:

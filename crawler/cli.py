@@ -18,7 +18,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 from types import ModuleType
@@ -46,14 +46,11 @@ from crawler.exit_codes import (
 from crawler.export_command import OUTPUT_FORMATS, ExportRequest, export
 from crawler.fleet import run_fleet
 from crawler.logs import configure_logging
-from crawler.models import CrawlSummary, Target
-from crawler.progress import report_end, show_progress
 from crawler.report import format_stats, stats_as_dict
 from crawler.router import Router
 from crawler.seeds import read_seeds
 from crawler.settings import Setting, flag_of, option_of, setting_of, show
 from crawler.store import open_storage
-from crawler.urls import mask_credentials
 
 COMMANDS = ("crawl", "export", "stats")
 PROG = "crawler"
@@ -210,7 +207,7 @@ def _run_crawl(arguments: list[str]) -> int:
         return run_async(run_fleet(config, arguments, namespace.seeds))
     crawler = load_parser(config.parser, config) if config.parser else Crawler(config)
     seeds = read_seeds(namespace.seeds)
-    return exit_code_for(run_async(_crawl(crawler, seeds)))
+    return exit_code_for(run_async(crawler.crawl_and_report(seeds, handle_signals=True)))
 
 
 def load_parser(reference: str, config: Config) -> Crawler:
@@ -253,17 +250,6 @@ def _import_module(name: str) -> ModuleType:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as `python -m` does, for the installed script too
     return importlib.import_module(name)
-
-
-async def _crawl(crawler: Crawler, seeds: Iterable[Target]) -> CrawlSummary:
-    config = crawler.config
-    async with show_progress(
-        crawler.progress, live=config.progress, interval_s=config.progress_interval
-    ) as display:
-        summary = await crawler.crawl(seeds, handle_signals=True)
-    progress = crawler.progress()
-    report_end(progress, summary.reason, mask_credentials(str(config.db)), live=display.live)
-    return summary
 
 
 def _export_parser() -> argparse.ArgumentParser:

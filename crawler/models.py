@@ -5,6 +5,7 @@ Records only: no I/O and no decisions.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -289,3 +290,11 @@ class CrawlSummary:
     errors: int
     elapsed_s: float
     signal: int | None = None
+
+    def __str__(self) -> str:
+        """`crawl finished: 24 pages (10 errors) in 1.2 s`, and the signal that stopped it."""
+        text = f"crawl {self.reason}: {self.pages} pages ({self.errors} errors)"
+        text += f" in {self.elapsed_s:.1f} s"
+        if self.signal is not None:
+            text += f", by {signal.Signals(self.signal).name}"
+        return text

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import re
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,7 @@ from crawler.middleware import CallNext
 from crawler.models import FetchResult
 from crawler.router import glob_pattern
 from crawler.store.sqlite import SqliteStorage
-from tests.conftest import Handler, start_app
+from tests.conftest import Handler, SiteFactory, start_app
 
 PRODUCTS_PER_PAGE = 3
 CATALOG_PAGES = 3
@@ -610,3 +612,34 @@ async def test_invalid_seeds_are_skipped_and_logged_with_their_position(
 
     assert summary.pages == 1
     assert "seeds:2: not an absolute http(s) URL, skipped: 'not a url'" in caplog.text
+
+
+LIBRARY_SCRIPT = """
+import logging, sys
+if sys.argv[2] == "own logging":
+    logging.basicConfig(level=logging.WARNING)
+from crawler import Config, Crawler
+print(Crawler(Config(db="crawl.db", progress_interval=0.05)).run([sys.argv[1]]))
+"""
+
+
+@pytest.mark.parametrize("logging_set_up", ["none", "own logging"])
+async def test_run_shows_what_the_cli_shows_unless_the_program_set_up_logging(
+    tmp_path: Path, serve_site: SiteFactory, logging_set_up: str
+) -> None:
+    site = await serve_site(30, delay_s=0.03)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", LIBRARY_SCRIPT, site.url("/"), logging_set_up,
+        cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    log = stderr.decode()
+
+    assert process.returncode == 0, log
+    assert re.fullmatch(r"crawl finished: 31 pages \(0 errors\) in \d+\.\d s\n", stdout.decode())
+    if logging_set_up == "none":
+        assert re.search(r"^\S+ \S+ INFO crawl started$", log, re.MULTILINE)
+        assert re.search(r"^\S+ \S+ INFO progress: \d+ pages", log, re.MULTILINE)
+        assert re.search(r"^\S+ \S+ INFO crawl finished: 31 pages .* in crawl\.db$", log, re.M)
+    else:
+        assert log == ""  # the program asked for warnings only
