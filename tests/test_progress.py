@@ -8,20 +8,22 @@ import pytest
 
 from crawler.progress import CrawlProgress, RecentRate, status_lines, summary_lines
 
-HUGE = CrawlProgress(
-    started=time.monotonic() - 360_000,
-    done=1_234_567_890,
-    errors=1_234_567,
-    queued=1_234_567_890,
-    in_flight=0,
-    max_pages=2_000_000_000,
-    hosts_in_delay=12_345,
-    retry_due_at=time.time() + 60,
-)
+def huge() -> CrawlProgress:
+    return CrawlProgress(
+        started=time.monotonic() - 360_000,
+        done=1_234_567_890,
+        errors=1_234_567,
+        queued=1_234_567_890,
+        in_flight=0,
+        max_pages=2_000_000_000,
+        hosts_in_delay=12_345,
+        retry_due_at=time.time() + 60,
+    )
 
 
 def test_lines_fit_80_columns_even_with_huge_figures() -> None:
-    lines = status_lines(HUGE, 123_456.7) + summary_lines(HUGE, "finished", 10**9, "crawl.db")
+    progress = huge()
+    lines = status_lines(progress, 123_456.7) + summary_lines(progress, "finished", 10**9, "c.db")
 
     assert max(len(line) for line in lines) <= 80
     assert lines[0] == (
