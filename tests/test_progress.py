@@ -8,6 +8,7 @@ import pytest
 
 from crawler.progress import CrawlProgress, RecentRate, status_lines, summary_lines
 
+
 def huge() -> CrawlProgress:
     return CrawlProgress(
         started=time.monotonic() - 360_000,
