@@ -17,7 +17,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from yarl import URL
 
 from crawler.models import FetchResult, FollowRequest, RequestOptions, Target
-from crawler.parse import MetaRobots, base_url, header_says_nofollow, html_text, tree_links
+from crawler.parse import MetaRobots, base_url, decode_html, header_says_nofollow, tree_links
 from crawler.urls import ScopePolicy, resolve_link
 
 _METHOD = re.compile(r"[A-Z]{1,20}")
@@ -184,13 +184,17 @@ class Page:
     @cached_property
     def text(self) -> str:
         """The body decoded: HTTP charset, byte-order mark, `<meta charset>`, else a guess."""
-        decoded = html_text(self._result.body, self._result.charset)
+        decoded = self._decoded[0]
         return decoded if isinstance(decoded, str) else decoded.decode("utf-8", "replace")
 
     @cached_property
     def tree(self) -> LexborHTMLParser:
         """The page parsed by selectolax's lexbor parser."""
-        return LexborHTMLParser(html_text(self._result.body, self._result.charset))
+        return LexborHTMLParser(self._decoded[0])
+
+    @cached_property
+    def _decoded(self) -> tuple[bytes | str, str | None]:
+        return decode_html(self._result.body, self._result.charset)
 
     def json(self) -> object:
         """The body parsed as JSON. Raises `ValueError` if it is not JSON."""
@@ -218,7 +222,13 @@ class Page:
 
     def targets(self, nodes: list[LexborNode] | None = None) -> list[Target]:
         """The links of `nodes` (default: the page's links) as targets, before scope."""
-        return tree_links(self.tree, self.final_url, obey_nofollow=self._obey_nofollow, nodes=nodes)
+        return tree_links(
+            self.tree,
+            self.final_url,
+            obey_nofollow=self._obey_nofollow,
+            nodes=nodes,
+            encoding=self._encoding,
+        )
 
     def follow(self, url: str, **options: Unpack[RequestArgs]) -> Request:
         """A `Request` for `url`, resolved against this page (and its `<base href>`), with the
@@ -228,11 +238,16 @@ class Page:
     @cached_property
     def base(self) -> URL:
         """What relative URLs on this page resolve against."""
-        final = URL(self.final_url, encoded=True)
-        return base_url(self.tree, final) if self._result.is_html else final
+        if not self._result.is_html:
+            return URL(self.final_url, encoded=True)
+        return URL(base_url(self.tree, self.final_url), encoded=True)
+
+    @property
+    def _encoding(self) -> str | None:
+        return self._decoded[1] if self._result.is_html else None
 
     def _resolve(self, url: str) -> str:
-        target = resolve_link(self.base, url)
+        target = resolve_link(self.base, url, self._encoding)
         return target.url if target is not None else url
 
     def __repr__(self) -> str:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import final
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
-from yarl import URL
 
 from crawler.config import Politeness
 from crawler.models import Target
@@ -52,8 +51,9 @@ def extract_links(
     links, and links marked `rel="nofollow"` are left out. Past `limit` links, hrefs are only
     counted (in `dropped`), not resolved: a page of a million links costs little.
     """
-    tree = LexborHTMLParser(html_text(body, charset))
-    return tree_links(tree, page_url, obey_nofollow=obey_nofollow, limit=limit)
+    text, encoding = decode_html(body, charset)
+    tree = LexborHTMLParser(text)
+    return tree_links(tree, page_url, obey_nofollow=obey_nofollow, limit=limit, encoding=encoding)
 
 
 class PageLinks(list[Target]):
@@ -69,13 +69,16 @@ def tree_links(
     obey_nofollow: bool = True,
     nodes: Iterable[LexborNode] | None = None,
     limit: int | None = None,
+    encoding: str | None = None,
 ) -> PageLinks:
     """`extract_links` on a parsed page; `nodes` (elements with an `href`) instead of the
-    page's `<a>` and `<area>` elements if given."""
+    page's `<a>` and `<area>` elements if given; `encoding` the page's if not UTF-8 (queries
+    are percent-encoded in it, as browsers do)."""
     links = PageLinks()
     if obey_nofollow and meta_says_nofollow(tree):
         return links
-    collect = _LinkCollector(tree, page_url, links, obey_nofollow=obey_nofollow, limit=limit)
+    resolver = LinkResolver(base_url(tree, page_url), encoding)
+    collect = _LinkCollector(resolver, links, obey_nofollow=obey_nofollow, limit=limit)
     if nodes is not None:
         collect(nodes)
         return links
@@ -90,15 +93,9 @@ class _LinkCollector:
     """Appends the targets of elements' hrefs to `links`, each URL once, up to `limit`."""
 
     def __init__(
-        self,
-        tree: LexborHTMLParser,
-        page_url: str,
-        links: PageLinks,
-        *,
-        obey_nofollow: bool,
-        limit: int | None,
+        self, resolver: LinkResolver, links: PageLinks, *, obey_nofollow: bool, limit: int | None
     ) -> None:
-        self._resolver = LinkResolver(base_url(tree, URL(page_url, encoded=True)))
+        self._resolver = resolver
         self._seen: set[str] = set()
         self._links = links
         self._obey_nofollow = obey_nofollow
@@ -126,8 +123,14 @@ class _LinkCollector:
 
 
 def html_text(body: bytes, header_charset: str | None = None) -> bytes | str:
+    """The page as the parser should read it (see `decode_html`)."""
+    return decode_html(body, header_charset)[0]
+
+
+def decode_html(body: bytes, header_charset: str | None = None) -> tuple[bytes | str, str | None]:
     """The page as the parser should read it: the bytes themselves when they are UTF-8 (what
-    lexbor reads bytes as), else the text decoded from the page's encoding.
+    lexbor reads bytes as), else the text decoded from the page's encoding; and that encoding
+    (None for UTF-8).
 
     The encoding is the HTTP header's charset, else a byte-order mark, else a `<meta>` charset
     in the first 1024 bytes, else UTF-8 if the bytes are valid UTF-8, else a guess by
@@ -136,7 +139,7 @@ def html_text(body: bytes, header_charset: str | None = None) -> bytes | str:
     encoding = _declared_encoding(body, header_charset)
     if encoding is None:
         if body.isascii():
-            return body
+            return body, None
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
@@ -146,10 +149,10 @@ def html_text(body: bytes, header_charset: str | None = None) -> bytes | str:
             guess = charset_normalizer.from_bytes(body[:DETECTION_BYTES]).best()
             encoding = guess.encoding if guess is not None else "utf-8"
         else:
-            return body
+            return body, None
     if encoding in UTF8_NAMES:
-        return body
-    return body.decode(encoding, errors="replace")
+        return body, None
+    return body.decode(encoding, errors="replace"), encoding
 
 
 def _declared_encoding(body: bytes, header_charset: str | None) -> str | None:
@@ -223,13 +226,13 @@ def meta_says_noindex(body: bytes, charset: str | None) -> bool:
     return bool(meta_directives(tree) & NOINDEX_DIRECTIVES)
 
 
-def base_url(tree: LexborHTMLParser, page_url: URL) -> URL:
+def base_url(tree: LexborHTMLParser, page_url: str) -> str:
     """What the page's relative links resolve against: its usable `<base href>`, else its URL."""
     for node in tree.tags("base"):
         href = node.attrs.get("href")
         if href:
             target = resolve_link(page_url, href)
-            return URL(target.url, encoded=True) if target is not None else page_url
+            return target.url if target is not None else page_url
     return page_url
 
 

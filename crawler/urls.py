@@ -1,5 +1,5 @@
-"""URL canonicalisation, link resolution, crawl scope, and credentials masked for display;
-pure functions over yarl URLs."""
+"""URL canonicalisation, link resolution (the WHATWG URL Standard, by ada), crawl scope, and
+credentials masked for display; pure functions."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import final
 
+import ada_url
 from publicsuffixlist import PublicSuffixList
 from yarl import URL
 
@@ -22,26 +23,52 @@ _HREF_STRIP = " \t\n\r\f\x00"
 _HREF_INNER_WHITESPACE = re.compile(r"[\t\n\r]")
 
 
-def canonicalize(url: URL) -> Target | None:
-    """The canonical form of an absolute URL, or None if it is not a followable http(s) URL.
+def canonical(href: str) -> Target | None:
+    """The crawler's canonical form of a URL as the WHATWG URL Standard serialises it (which
+    has lower-case scheme and host, IDNA and IPv4 hosts normalised, no default port, no dot
+    segments, percent-encoding as browsers send it): http(s) only, no fragment, no user
+    info, no empty `?`. None for other schemes and for hosts with nothing left (`http://./`)."""
+    if href.startswith("https://"):
+        start = 8
+    elif href.startswith("http://"):
+        start = 7
+    else:
+        return None
+    url = href.partition("#")[0]
+    end = url.find("/", start)  # a special scheme's serialisation always has a path
+    authority = url[start:end]
+    host = authority
+    if "@" in authority:
+        host = authority.rpartition("@")[2]
+        url = f"{url[:start]}{host}{url[end:]}"
+    if host.startswith("["):
+        hostname = host[1 : host.index("]")]
+    else:
+        hostname = host.partition(":")[0].rstrip(".")
+    if not hostname:
+        return None
+    if url.endswith("?"):
+        url = url[:-1]
+    if "%" in url:
+        url = _normalise_escapes(url, url.find("/", start))
+    return Target(url, host, hostname)
 
-    Lower-case scheme and host, IDNA host, no default port, no dot segments, no fragment,
-    no user info, normalised percent-encoding, `/` for an empty path; the query is kept as is.
-    """
-    scheme = url.scheme
-    hostname = url.raw_host
-    if scheme not in FOLLOWED_SCHEMES or not hostname:
-        return None
-    try:
-        host = url.host_port_subcomponent
-    except ValueError:
-        return None
-    if host is None:
-        return None
-    path = url.raw_path or "/"
-    query = url.raw_query_string
-    text = f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
-    return Target(text, host, hostname.rstrip("."))
+
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _normalise_escapes(url: str, path_start: int) -> str:
+    """RFC 3986 normalisation of the path's escapes: unreserved characters decoded (`%7E` is
+    `~`), hex digits upper-case; reserved ones (`%3A`, `%2F`) stay escaped, and the query is
+    left as it is."""
+    path, question_mark, query = url[path_start:].partition("?")
+
+    def normalised(escape: re.Match[str]) -> str:
+        char = chr(int(escape[1], 16))
+        return char if char in _UNRESERVED else escape[0].upper()
+
+    return f"{url[:path_start]}{_ESCAPE.sub(normalised, path)}{question_mark}{query}"
 
 
 def origin_of(url: str) -> str:
@@ -52,32 +79,46 @@ def origin_of(url: str) -> str:
 def parse_absolute(text: str) -> Target | None:
     """Canonicalise a user-given absolute http(s) URL (a seed); None if it is not one."""
     try:
-        url = URL(text.strip())
-    except (ValueError, TypeError, UnicodeError, IndexError):  # yarl on hostile input
+        return canonical(ada_url.normalize_url(text.strip(_HREF_STRIP)))
+    except ValueError:
         return None
-    if not url.is_absolute():
-        return None
-    return canonicalize(url)
 
 
-def resolve_link(base: URL, href: str) -> Target | None:
-    """Resolve an href found on a page at `base`; None for non-http(s) or malformed links."""
+def resolve_link(base: URL | str, href: str, encoding: str | None = None) -> Target | None:
+    """Resolve an href found on a page at `base` as browsers do (the WHATWG URL Standard);
+    None for non-http(s) or malformed links. `encoding` is the page's, when not UTF-8: a
+    query is percent-encoded in it, as browsers do."""
     href = href.strip(_HREF_STRIP)
     if not href or href.startswith("#"):
         return None
-    if "\t" in href or "\n" in href or "\r" in href:
-        href = _HREF_INNER_WHITESPACE.sub("", href)
-    if href.partition("#")[0] == "?":
-        # An empty query replaces the base's (RFC 3986 5.2.2, as browsers do); yarl keeps it.
-        return canonicalize(base.with_query(None))
+    if encoding is not None and not href.isascii():
+        href = encode_query(href, encoding)
     try:
-        return canonicalize(base.join(URL(href)))
-    except (ValueError, TypeError, UnicodeError, IndexError):  # yarl on hostile input
+        return canonical(ada_url.join_url(str(base), href))
+    except ValueError:
         return None
 
 
-# What a link usually is: only characters that canonicalisation leaves as they are, so the
-# canonical form can be built by string operations. Anything else takes the yarl path.
+def encode_query(href: str, encoding: str) -> str:
+    """`href` with the non-ASCII characters of its query percent-encoded in `encoding` (a
+    character it cannot encode as `&#N;`), as a browser does on such a page."""
+    before_fragment, hash_mark, fragment = href.partition("#")
+    path, question_mark, query = before_fragment.partition("?")
+    if not question_mark or query.isascii():
+        return href
+    encoded = "".join(char if char.isascii() else _encoded(char, encoding) for char in query)
+    return f"{path}?{encoded}{hash_mark}{fragment}"
+
+
+def _encoded(char: str, encoding: str) -> str:
+    try:
+        return "".join(f"%{byte:02X}" for byte in char.encode(encoding))
+    except UnicodeEncodeError:
+        return f"%26%23{ord(char)}%3B"  # the URL Standard's `&#N;` for what cannot be encoded
+
+
+# What a link usually is: only characters the URL Standard leaves as they are, so the
+# canonical form can be built by string operations. Anything else goes to ada.
 _PATH_CHARS = r"A-Za-z0-9\-._~/"
 _QUERY_CHARS = r"A-Za-z0-9\-._~=&"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
@@ -98,19 +139,22 @@ _MAX_PORT = 65535
 class LinkResolver:
     """Resolves the hrefs found on one page to canonical targets, as `resolve_link` does.
 
-    Plain hrefs (the vast majority) are resolved with string operations; the rest go through
-    yarl. The test suite checks that both ways agree.
+    Plain hrefs (the vast majority) are resolved with string operations; the rest go to ada.
+    The test suite checks that both ways agree.
     """
 
-    def __init__(self, base: URL) -> None:
-        self._base = base
-        target = canonicalize(base)
+    def __init__(self, base: URL | str, encoding: str | None = None) -> None:
+        """`base`: what the page's links resolve against; `encoding`: the page's, if not
+        UTF-8 (see `resolve_link`)."""
+        self._base = str(base)
+        self._encoding = encoding
+        target = parse_absolute(self._base)
         if target is None:
             raise ValueError(f"not an http(s) URL: {base}")
         self._host = target.host
         self._hostname = target.hostname
-        self._origin = f"{base.scheme}://{target.host}"
-        self._base_path = base.raw_path or "/"
+        self._origin = origin_of(target.url)
+        self._base_path = target.url[len(self._origin) :].partition("?")[0]
         self._base_dir = self._base_path[: self._base_path.rfind("/") + 1]
 
     def resolve(self, href: str) -> Target | None:
@@ -125,7 +169,7 @@ class LinkResolver:
             absolute = _SIMPLE_ABSOLUTE.fullmatch(href)
             if absolute is not None:
                 return _absolute(absolute)
-        return resolve_link(self._base, href)
+        return resolve_link(self._base, href, self._encoding)
 
     def _relative(self, path: str, query: str | None) -> Target:
         if not path:
@@ -140,6 +184,8 @@ class LinkResolver:
 
 def _absolute(match: re.Match[str]) -> Target | None:
     scheme, hostname, port = match["scheme"], match["host"].lower(), match["port"]
+    if hostname[hostname.rfind(".") + 1].isdigit():  # maybe an IPv4 form (`0x7f.1`): for ada
+        return parse_absolute(match.string)
     if port is not None and int(port) > _MAX_PORT:
         return None
     host = hostname if port is None or port == _DEFAULT_PORTS[scheme] else f"{hostname}:{port}"

@@ -1,4 +1,5 @@
-"""The string fast path of LinkResolver agrees with full yarl resolution, href for href."""
+"""The string fast path of LinkResolver agrees with full resolution by ada (the WHATWG URL
+Standard), href for href."""
 
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ PIECES = [
     base=st.sampled_from(BASES),
     href=st.lists(st.sampled_from(PIECES), min_size=0, max_size=8).map("".join),
 )
-def test_fast_resolution_matches_yarl(base: str, href: str) -> None:
+def test_fast_resolution_matches_ada(base: str, href: str) -> None:
     href = href.replace("\\\\t", "\\t")
     expected = resolve_link(URL(base), href)
 
