@@ -130,6 +130,8 @@ _SIMPLE_ABSOLUTE = re.compile(
     rf"(?P<path>/[{_PATH_CHARS}]*)?(?:\?(?P<query>[{_QUERY_CHARS}]*))?(?:#.*)?",
     re.DOTALL,
 )
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_DOTTED_QUAD = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 _HOST_DECISIONS_KEPT = 10_000
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _MAX_PORT = 65535
@@ -148,7 +150,8 @@ class LinkResolver:
         UTF-8 (see `resolve_link`)."""
         self._base = str(base)
         self._encoding = encoding
-        target = parse_absolute(self._base)
+        simple = _SIMPLE_ABSOLUTE.fullmatch(self._base)
+        target = _absolute(simple) if simple is not None else parse_absolute(self._base)
         if target is None:
             raise ValueError(f"not an http(s) URL: {base}")
         self._host = target.host
@@ -184,8 +187,8 @@ class LinkResolver:
 
 def _absolute(match: re.Match[str]) -> Target | None:
     scheme, hostname, port = match["scheme"], match["host"].lower(), match["port"]
-    if hostname[hostname.rfind(".") + 1].isdigit():  # maybe an IPv4 form (`0x7f.1`): for ada
-        return parse_absolute(match.string)
+    if hostname[hostname.rfind(".") + 1].isdigit() and not _DOTTED_QUAD.fullmatch(hostname):
+        return parse_absolute(match.string)  # another IPv4 form (`0x7f.1`), or no host: ada
     if port is not None and int(port) > _MAX_PORT:
         return None
     host = hostname if port is None or port == _DEFAULT_PORTS[scheme] else f"{hostname}:{port}"
