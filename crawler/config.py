@@ -291,7 +291,9 @@ class RetryPolicy(_Part):
         (408, 429, 500, 502, 503, 504), "HTTP statuses worth another try"
     )
     retry_max_wait: float = seconds(
-        60.0, "longest wait before a retry, in seconds; caps Retry-After too"
+        60.0,
+        "longest wait before a retry, in seconds; a longer Retry-After is not waited for: the"
+        " answer is recorded as it is",
     )
 
 

@@ -272,11 +272,27 @@ class Retry:
     def __init__(self, policy: RetryPolicy, rng: random.Random | None = None) -> None:
         self._policy = policy
         self._random = rng or random.Random()
+        self._told_long_wait = False
 
     async def __call__(self, request: OutgoingRequest, call_next: CallNext, /) -> FetchResult:
         result = await call_next(request)
         if not can_retry(self._policy, result):
             return result
         retry_after = parse_retry_after(result.retry_after)
+        if retry_after is not None and retry_after > self._policy.retry_max_wait:
+            self._tell_long_wait(result, retry_after)
+            return result  # recorded as it is: not worth holding this run's end for
         delay = retry_delay(self._policy, request.crawl.retries, retry_after, self._random)
         return replace(result, retry_in=delay)
+
+    def _tell_long_wait(self, result: FetchResult, retry_after: float) -> None:
+        if self._told_long_wait:
+            return
+        self._told_long_wait = True
+        log.info(
+            "%s asks to retry in %.0f s, beyond retry_max_wait (%g s): recorded as it is,"
+            " not retried in this run (said once)",
+            result.request.url,
+            retry_after,
+            self._policy.retry_max_wait,
+        )

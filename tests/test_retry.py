@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -129,6 +131,32 @@ async def test_retry_after_is_waited_for(
     # An HTTP-date has whole seconds: 3 s ahead, cut to the second, is more than 1 s ahead
     # by the time the first answer comes.
     assert second - first >= 0.95
+
+
+async def test_a_retry_after_beyond_the_longest_wait_is_recorded_at_once_and_said_once(
+    tmp_path: Path, serve_site: SiteFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    routes = {f"/busy{n}": failing(99, headers={"Retry-After": "3600"}) for n in range(2)}
+    routes["/soon"] = failing(1, headers={"Retry-After": "1"})
+    site = await serve_site(0, routes=routes)
+    started = time.monotonic()
+
+    with caplog.at_level(logging.INFO, logger="crawler"):
+        _, records = await crawl(
+            tmp_path, [site.url(path) for path in routes], adaptive_throttle=False
+        )
+
+    by_path = {r.url.removeprefix(site.origin): (r.status, r.error, r.retries) for r in records}
+    assert by_path == {
+        "/busy0": (503, "http", 0),
+        "/busy1": (503, "http", 0),
+        "/soon": (200, None, 1),
+    }
+    assert site.hits == {"/busy0": 1, "/busy1": 1, "/soon": 2}
+    assert time.monotonic() - started < 10  # not an hour, nor retry_max_wait three times over
+    said = [r.getMessage() for r in caplog.records if "beyond retry_max_wait" in r.getMessage()]
+    assert len(said) == 1
+    assert "asks to retry in 3600 s, beyond retry_max_wait (60 s)" in said[0]
 
 
 async def test_the_retry_count_survives_a_restart(tmp_path: Path, serve_site: SiteFactory) -> None:
