@@ -34,6 +34,7 @@ from crawler.errors import (
     TooManyRedirects,
 )
 from crawler.models import (
+    HTML_TYPES,
     CrawlRequest,
     DocumentResponse,
     Exchange,
@@ -41,6 +42,7 @@ from crawler.models import (
     Target,
     utc_timestamp,
 )
+from crawler.sniff import MAX_REFRESH_DELAY_S, meta_refresh, sniffed_type
 from crawler.urls import resolve_link
 
 MAX_REDIRECTS = 10
@@ -280,12 +282,13 @@ class Fetcher:
                 if _redirects_as_get(answer.status, response.method):
                     response.method, response.data = "GET", None
                 return True
-            response.content_type = answer.content_type if "Content-Type" in headers else None
+            sent_type = answer.content_type if "Content-Type" in headers else None
             response.charset = answer.charset
             if "X-Robots-Tag" in headers:
                 response.robots_tag = ", ".join(headers.getall("X-Robots-Tag"))
             response.body = await self._read_body(answer)
-            return False
+            response.content_type = sniffed_type(sent_type, response.body, headers)
+            return _refreshes(response)
 
     async def _follow(
         self, response: _Response, hops: list[Target], check_hop: HopCheck | None
@@ -364,3 +367,19 @@ async def _read_prefix(response: aiohttp.ClientResponse, limit: int) -> bytes:
         if kept >= limit:
             break
     return b"".join(chunks)
+
+
+def _refreshes(response: _Response) -> bool:
+    """Whether a page that arrived asks, by a meta refresh soon enough, to go elsewhere: then
+    it is followed as a redirect (its target in `location`)."""
+    if response.status != 200 or response.content_type not in HTML_TYPES:
+        return False
+    refresh = meta_refresh(response.body)
+    if refresh is None or refresh[0] >= MAX_REFRESH_DELAY_S:
+        return False
+    target = resolve_link(response.url, refresh[1])
+    if target is None or target.url == response.url:  # a page that reloads itself
+        return False
+    response.location = refresh[1]
+    response.method, response.data = "GET", None
+    return True

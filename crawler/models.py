@@ -30,6 +30,8 @@ RECORD_FIELDS: tuple[str, ...] = (
 )
 """The export record's fields, in export order (a public contract: see the README)."""
 
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})  # the types parsed for links
+
 
 class Target(NamedTuple):
     """A canonical URL with the two host forms the crawler needs."""
@@ -115,7 +117,7 @@ class FetchResult:
 
     @property
     def is_html(self) -> bool:
-        return self.error is None and self.content_type in ("text/html", "application/xhtml+xml")
+        return self.error is None and self.content_type in HTML_TYPES
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,16 @@ def respond(body: bytes, content_type: str = HTML, *extra: str) -> Behaviour:
     return behaviour
 
 
+def untyped(body: bytes) -> Behaviour:
+    """`body` with no Content-Type header at all, as old servers send files."""
+
+    async def behaviour(writer: asyncio.StreamWriter, _: str) -> None:
+        writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+        await writer.drain()
+
+    return behaviour
+
+
 async def slow_loris(writer: asyncio.StreamWriter, path: str) -> None:
     """Headers at once, then the body one byte at a time, never finishing in time."""
     writer.write(head("200 OK", HTML, "Content-Length: 100000"))
