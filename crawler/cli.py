@@ -46,10 +46,10 @@ from crawler.fleet import run_fleet
 from crawler.logs import configure_logging
 from crawler.models import CrawlSummary, Target
 from crawler.progress import describe, log_fields, show_progress
-from crawler.report import format_stats, stats_as_dict
 from crawler.router import Router
 from crawler.seeds import read_seeds
 from crawler.settings import Setting, flag_of, option_of, setting_of, show
+from crawler.stats_report import REFERRERS_SHOWN, format_stats, stats_as_dict
 from crawler.store import open_storage
 from crawler.urls import mask_credentials
 
@@ -277,10 +277,11 @@ async def _stats(db: str, *, as_json: bool) -> None:
     storage = await open_storage(db, read_only=True)
     try:
         stats = await storage.stats()
+        broken = await storage.broken_links(referrers_per_link=REFERRERS_SHOWN)
     finally:
         await storage.close()
     output: TextIO = sys.stdout
     if as_json:
-        output.write(json.dumps(stats_as_dict(stats)) + "\n")
+        output.write(json.dumps(stats_as_dict(stats, broken)) + "\n")
     else:
-        output.write(format_stats(stats) + "\n")
+        output.write(format_stats(stats, broken) + "\n")
