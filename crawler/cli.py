@@ -46,6 +46,7 @@ from crawler.fleet import run_fleet
 from crawler.logs import configure_logging
 from crawler.models import CrawlSummary, Target
 from crawler.progress import describe, log_fields, show_progress
+from crawler.report_command import report, report_parser
 from crawler.router import Router
 from crawler.seeds import read_seeds
 from crawler.settings import Setting, flag_of, option_of, setting_of, show
@@ -53,7 +54,7 @@ from crawler.stats_report import REFERRERS_SHOWN, format_stats, stats_as_dict
 from crawler.store import open_storage
 from crawler.urls import mask_credentials
 
-COMMANDS = ("crawl", "export", "stats")
+COMMANDS = ("crawl", "export", "stats", "report")
 PROG = "crawler"
 
 log = logging.getLogger("crawler")
@@ -267,6 +268,9 @@ def _run_subcommand(command: str, rest: list[str]) -> int:
             namespace.format, items=namespace.items, with_source=namespace.with_source
         )
         asyncio.run(export(namespace.db, what, namespace.output))
+    elif command == "report":
+        namespace = report_parser(PROG).parse_args(rest)
+        asyncio.run(report(namespace.db, namespace.output))
     else:
         namespace = _stats_parser().parse_args(rest)
         asyncio.run(_stats(namespace.db, as_json=namespace.json))

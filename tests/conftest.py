@@ -18,10 +18,11 @@ from aiohttp import web
 from tests.postgres_server import PostgresServer, binaries, started_server
 
 # The caller's CRAWLER_* settings must not reach the crawls the tests run (each one would
-# change them); the three that configure the tests themselves are read first.
+# change them); the four that configure the tests themselves are read first.
 TEST_POSTGRES_DSN = os.environ.get("CRAWLER_TEST_POSTGRES_DSN", "").strip()
 REQUIRE_POSTGRES = bool(os.environ.get("CRAWLER_REQUIRE_POSTGRES"))
 REQUIRE_DOCKER = bool(os.environ.get("CRAWLER_REQUIRE_DOCKER"))
+REQUIRE_CHROMIUM = bool(os.environ.get("CRAWLER_REQUIRE_CHROMIUM"))
 for _name in [name for name in os.environ if name.startswith("CRAWLER_")]:
     del os.environ[_name]
 
