@@ -40,6 +40,7 @@ svg { max-width: 100%; height: auto; display: block; }
 svg text { font: 12px ui-monospace, monospace; fill: #333; }
 svg .axis { fill: #666; } svg .grid { stroke: #e3e3e3; }
 table { border-collapse: collapse; width: 100%; }
+thead th { white-space: nowrap; }
 th, td { text-align: left; vertical-align: top; padding: 0.3rem 0.5rem;
   border-bottom: 1px solid #eee; }
 td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; }
