@@ -46,13 +46,14 @@ from crawler.exit_codes import (
 from crawler.export_command import OUTPUT_FORMATS, ExportRequest, export
 from crawler.fleet import run_fleet
 from crawler.logs import configure_logging
-from crawler.report import format_stats, stats_as_dict
+from crawler.report_command import report, report_parser
 from crawler.router import Router
 from crawler.seeds import read_seeds
 from crawler.settings import Setting, flag_of, option_of, setting_of, show
+from crawler.stats_report import REFERRERS_SHOWN, format_stats, stats_as_dict
 from crawler.store import open_storage
 
-COMMANDS = ("crawl", "export", "stats")
+COMMANDS = ("crawl", "export", "stats", "report")
 PROG = "crawler"
 
 log = logging.getLogger("crawler")
@@ -296,6 +297,9 @@ def _run_subcommand(command: str, rest: list[str]) -> int:
             namespace.format, items=namespace.items, with_source=namespace.with_source
         )
         asyncio.run(export(namespace.db, what, namespace.output))
+    elif command == "report":
+        namespace = report_parser(PROG).parse_args(rest)
+        asyncio.run(report(namespace.db, namespace.output))
     else:
         namespace = _stats_parser().parse_args(rest)
         asyncio.run(_stats(namespace.db, as_json=namespace.json))
@@ -306,10 +310,11 @@ async def _stats(db: str, *, as_json: bool) -> None:
     storage = await open_storage(db, read_only=True)
     try:
         stats = await storage.stats()
+        broken = await storage.broken_links(referrers_per_link=REFERRERS_SHOWN)
     finally:
         await storage.close()
     output: TextIO = sys.stdout
     if as_json:
-        output.write(json.dumps(stats_as_dict(stats)) + "\n")
+        output.write(json.dumps(stats_as_dict(stats, broken)) + "\n")
     else:
-        output.write(format_stats(stats) + "\n")
+        output.write(format_stats(stats, broken) + "\n")

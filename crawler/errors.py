@@ -59,6 +59,24 @@ class ErrorKind(StrEnum):
     INTERNAL = "internal"
 
 
+BROKEN_LINK_KINDS = frozenset(
+    {
+        ErrorKind.TIMEOUT,
+        ErrorKind.CONNECTION,
+        ErrorKind.DNS,
+        ErrorKind.TLS,
+        ErrorKind.PROTOCOL,
+        ErrorKind.TOO_MANY_REDIRECTS,
+        ErrorKind.REDIRECT_LOOP,
+        ErrorKind.INVALID_URL,
+    }
+)
+"""The kinds that make a link broken, beside any status of 400 or more: following the link
+gets no page. Not broken: what the crawl chose not to fetch (robots, out_of_scope,
+blocked_address, host_failed), what went wrong on its own side (proxy, handler, stalled,
+internal), and a page that came but was too large."""
+
+
 class CrawlerError(Exception):
     """Root of every error this package raises on purpose."""
 

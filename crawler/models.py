@@ -166,6 +166,9 @@ class Outcome:
     """The exchange as sent and received, when the crawl keeps bodies."""
     items: tuple[ItemRecord, ...] = ()
     """Items the page's parser produced, stored with the record."""
+    linked: tuple[str, ...] = ()
+    """Canonical URLs the page links to, each once, that were not known to be fine when it was
+    decided: the store keeps these links, so a broken link can name the pages that refer to it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +281,19 @@ class CrawlStats:
     items: int = 0
     proxies: dict[str, ProxyFigures] = field(default_factory=dict)
     """By proxy URL, credentials masked."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenLink:
+    """A recorded URL that fails (see `BROKEN_LINK_KINDS`), and the pages that link to it."""
+
+    url: str
+    status: int | None
+    error: str | None
+    referrers: tuple[str, ...]
+    """In alphabetical order, at most as many as were asked for."""
+    referrer_count: int
+    """All the referring pages the crawl knows of, shown or not."""
 
 
 StopReason = Literal["finished", "stopped", "stalled"]

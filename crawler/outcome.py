@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import final
 
 from crawler.capture import capture_of
@@ -18,10 +18,12 @@ from crawler.errors import ErrorKind
 from crawler.models import (
     CrawlRequest,
     FetchResult,
+    FollowRequest,
     HttpCapture,
     Outcome,
     PageOutput,
     PageRecord,
+    Target,
 )
 from crawler.parse import NOINDEX_DIRECTIVES, MetaRobots, header_directives, meta_says_noindex
 from crawler.urls import ScopePolicy, TrapLimits, trap_reason
@@ -48,6 +50,10 @@ class SeenCache:
             del self._urls[next(iter(self._urls))]
         return True
 
+    def unknown_of(self, urls: Iterable[str]) -> set[str]:
+        """Those of `urls` not in the cache (a set, made without a Python call per URL)."""
+        return set(urls).difference(self._urls)
+
 
 @dataclass(frozen=True, slots=True)
 class OutcomeRules:
@@ -72,6 +78,17 @@ class OutcomeRules:
         )
 
 
+@dataclass(slots=True)
+class _Found:
+    """What a page's links come to: requests to queue, trap counts, links to keep."""
+
+    depth: int  # of the requests
+    requests: list[CrawlRequest] = field(default_factory=list)
+    limits_hit: Counter[str] = field(default_factory=Counter)
+    linked: list[str] = field(default_factory=list)
+    """The link targets that may be fetched (the caller leaves out those known to be fine)."""
+
+
 @final
 class OutcomePolicy:
     """Turns each finished fetch into its `Outcome`, remembering the URLs it queued lately."""
@@ -79,13 +96,19 @@ class OutcomePolicy:
     def __init__(self, rules: OutcomeRules, seen: SeenCache | None = None) -> None:
         self._rules = rules
         self._seen = seen or SeenCache(SEEN_CACHE_SIZE)
+        # Pages recorded fine lately: links to them are not kept, as they cannot be broken
+        # links; most of a site's links point at pages already fetched, so this spares the
+        # store most of them. Forgetting one only costs a kept link.
+        self._fine = SeenCache(SEEN_CACHE_SIZE)
 
     def decide(self, result: FetchResult, output: PageOutput, scope: ScopePolicy) -> Outcome:
         """The page's record (the page step's error, if any, wins over the fetch's), records for
         the redirect hops, the links and requests worth queueing, the body to keep, its items."""
         request = result.request
-        discovered, limits_hit = self._discovered(request, output, scope)
         record = record_of(result, output.error or result.error)
+        if record.error is None and (record.status or 0) < 400:
+            self._remember_fine(request, result)
+        found = self._discovered(request, output, scope)
         redirected = tuple(
             (
                 CrawlRequest(hop.url, hop.host, request.depth, request.url),
@@ -96,12 +119,94 @@ class OutcomePolicy:
         return Outcome(
             request,
             record,
-            discovered,
-            limits_hit,
+            tuple(found.requests),
+            dict(found.limits_hit),
             redirected,
             self._capture_to_keep(result),
             output.items,
+            tuple(self._fine.unknown_of(found.linked)),
         )
+
+    def _remember_fine(self, request: CrawlRequest, result: FetchResult) -> None:
+        if request.options is None or not request.options.variant:
+            self._fine.add(request.url)
+            for hop in result.hops:
+                self._fine.add(hop.url)
+
+    def _discovered(self, request: CrawlRequest, output: PageOutput, scope: ScopePolicy) -> _Found:
+        """The page's links and follow-up requests worth queueing, how many each trap limit
+        dropped, and the links to keep."""
+        found = _Found(request.depth + 1)
+        links, follows = output.links, output.follows
+        max_depth = self._rules.max_depth
+        if not (links or follows):
+            return found
+        if max_depth is not None and found.depth > max_depth:
+            found.linked = self._linked(links, follows, scope)
+            return found
+        room = self._rules.max_links_per_page
+        if output.dropped_links:
+            found.limits_hit["links_per_page"] = output.dropped_links
+        if len(links) + len(follows) > room:
+            found.limits_hit["links_per_page"] += len(links) + len(follows) - room
+            follows = follows[:room]
+            links = links[: room - len(follows)]
+        self._queue_links(links, request, scope, found)
+        self._queue_follows(follows, request, scope, found)
+        return found
+
+    def _queue_links(
+        self, links: Sequence[Target], request: CrawlRequest, scope: ScopePolicy, found: _Found
+    ) -> None:
+        seen, traps, is_seen = self._seen, self._rules.traps, self._seen.contains
+        keep = found.linked.append
+        for link in links:
+            url = link.url
+            # Most links of a page were seen before: that test is the cheaper one, so it is first.
+            if is_seen(url):
+                keep(url)
+                continue
+            if not scope.is_in_scope(link):
+                continue
+            seen.add(url)
+            trap = trap_reason(url, traps)
+            if trap is not None:
+                found.limits_hit[trap] += 1
+                continue
+            keep(url)
+            found.requests.append(CrawlRequest(url, link.host, found.depth, request.url))
+
+    def _queue_follows(
+        self,
+        follows: Sequence[FollowRequest],
+        request: CrawlRequest,
+        scope: ScopePolicy,
+        found: _Found,
+    ) -> None:
+        seen, traps = self._seen, self._rules.traps
+        for follow in follows:
+            target = follow.target
+            if not scope.is_in_scope(target):
+                continue
+            if not follow.options.variant:
+                found.linked.append(target.url)
+            new = CrawlRequest(
+                target.url, target.host, found.depth, request.url, options=follow.options
+            )
+            if not seen.add(new.dedup_key):
+                continue
+            trap = trap_reason(target.url, traps)
+            if trap is not None:
+                found.limits_hit[trap] += 1
+                continue
+            found.requests.append(new)
+
+    def _linked(
+        self, links: Sequence[Target], follows: Sequence[FollowRequest], scope: ScopePolicy
+    ) -> list[str]:
+        """The links to keep of a page whose links are not followed (past `max_depth`)."""
+        targets = [*links, *(f.target for f in follows if not f.options.variant)]
+        return [target.url for target in targets if scope.is_in_scope(target)]
 
     def _capture_to_keep(self, result: FetchResult) -> HttpCapture | None:
         body = self._body_to_keep(result)
@@ -121,49 +226,6 @@ class OutcomePolicy:
         if result.is_html and meta_says_noindex(result.body, result.charset):
             return None
         return result.body
-
-    def _discovered(
-        self, request: CrawlRequest, output: PageOutput, scope: ScopePolicy
-    ) -> tuple[tuple[CrawlRequest, ...], dict[str, int]]:
-        """The page's links and follow-up requests worth queueing, and how many each trap
-        limit dropped."""
-        depth = request.depth + 1
-        max_depth = self._rules.max_depth
-        links, follows = output.links, output.follows
-        if not (links or follows) or (max_depth is not None and depth > max_depth):
-            return (), {}
-        limits_hit: Counter[str] = Counter()
-        room = self._rules.max_links_per_page
-        if output.dropped_links:
-            limits_hit["links_per_page"] = output.dropped_links
-        if len(links) + len(follows) > room:
-            limits_hit["links_per_page"] += len(links) + len(follows) - room
-            follows = follows[:room]
-            links = links[: room - len(follows)]
-        discovered = []
-        seen, traps = self._seen, self._rules.traps
-        is_seen = seen.contains
-        for link in links:
-            # Most links of a page were seen before: that test is the cheaper one, so it is first.
-            if is_seen(link.url) or not scope.is_in_scope(link):
-                continue
-            seen.add(link.url)
-            trap = trap_reason(link.url, traps)
-            if trap is not None:
-                limits_hit[trap] += 1
-                continue
-            discovered.append(CrawlRequest(link.url, link.host, depth, request.url))
-        for follow in follows:
-            target = follow.target
-            new = CrawlRequest(target.url, target.host, depth, request.url, options=follow.options)
-            if not scope.is_in_scope(target) or not seen.add(new.dedup_key):
-                continue
-            trap = trap_reason(target.url, traps)
-            if trap is not None:
-                limits_hit[trap] += 1
-                continue
-            discovered.append(new)
-        return tuple(discovered), dict(limits_hit)
 
 
 def record_of(result: FetchResult, error: ErrorKind | str | None) -> PageRecord:

@@ -23,6 +23,7 @@ TEST_POSTGRES_DSN = os.environ.get("CRAWLER_TEST_POSTGRES_DSN", "").strip()
 REQUIRE_POSTGRES = bool(os.environ.get("CRAWLER_REQUIRE_POSTGRES"))
 REQUIRE_DOCKER = bool(os.environ.get("CRAWLER_REQUIRE_DOCKER"))
 REQUIRE_TMUX = bool(os.environ.get("CRAWLER_REQUIRE_TMUX"))
+REQUIRE_CHROMIUM = bool(os.environ.get("CRAWLER_REQUIRE_CHROMIUM"))
 for _name in [name for name in os.environ if name.startswith("CRAWLER_")]:
     del os.environ[_name]
 

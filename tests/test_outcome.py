@@ -121,6 +121,36 @@ def test_links_past_the_per_page_cap_are_counted_not_queued() -> None:
     assert outcome.limits_hit == {"links_per_page": 12}
 
 
+def test_a_page_keeps_its_links_in_scope_but_those_to_pages_known_fine() -> None:
+    decide = policy().decide
+    for url, status in (("http://a.test/ok", 200), ("http://a.test/bad", 404)):
+        request = replace(PAGE, url=url)
+        decide(replace(fetched(status), request=request, final_url=url), PageOutput(), SCOPE)
+    deep = "http://a.test/" + "/".join(f"d{n}" for n in range(40))
+    output = links(
+        "http://a.test/ok",
+        "http://a.test/bad",
+        "http://a.test/new",
+        "http://a.test/new",
+        PAGE.url,
+        "http://b.test/other-host",
+        "http://a.test/private/x",
+        deep,
+    )
+
+    outcome = decide(fetched(), output, SCOPE)
+
+    assert sorted(outcome.linked) == ["http://a.test/bad", "http://a.test/new"]
+
+
+def test_links_past_max_depth_are_kept_though_not_queued() -> None:
+    output = links("http://a.test/1", "http://b.test/1")
+
+    outcome = policy(max_depth=2).decide(fetched(), output, SCOPE)
+
+    assert (outcome.discovered, outcome.linked) == ((), ("http://a.test/1",))
+
+
 def test_follow_requests_keep_their_options_and_are_deduplicated_by_variant() -> None:
     target = parse_absolute("http://a.test/search")
     assert target is not None

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from crawler.config import DEFAULTS, Config, is_database_url
 from crawler.models import (
+    BrokenLink,
     Claim,
     CrawlRequest,
     CrawlStats,
@@ -71,6 +72,17 @@ class Storage(Protocol):
 
     async def stats(self) -> CrawlStats:
         """Totals for the `stats` command."""
+
+    async def broken_links(self, *, referrers_per_link: int) -> list[BrokenLink]:
+        """The records that fail as a link does (a status of 400 or more, or an error of
+        `BROKEN_LINK_KINDS`), those with the most referring pages first, then in queue order;
+        each with up to `referrers_per_link` (at least 1) of them, in queue order."""
+
+    async def records_by_second(self) -> dict[str, int]:
+        """Records by the second they were fetched in (`2026-11-30T05:17:59`), in time order."""
+
+    async def records_by_depth(self) -> dict[int, int]:
+        """Records by depth, shallowest first."""
 
     async def close(self) -> None:
         """Flush and close; safe to call twice."""

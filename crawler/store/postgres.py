@@ -23,6 +23,7 @@ import asyncpg
 from crawler.config import DEFAULTS
 from crawler.errors import StorageError
 from crawler.models import (
+    BrokenLink,
     Claim,
     CrawlRequest,
     CrawlStats,
@@ -36,6 +37,14 @@ from crawler.models import (
 from crawler.store import postgres_queries as sql
 from crawler.store.postgres_leases import HostLeases
 from crawler.store.postgres_schema import Connection, prepare
+from crawler.store.referrers import (
+    BROKEN,
+    LINKING_PAGES,
+    RECORDS_BY_DEPTH,
+    RECORDS_BY_SECOND,
+    LinkRows,
+    assemble_broken_links,
+)
 from crawler.store.rows import (
     RECORD_COLUMNS,
     capture_from,
@@ -65,6 +74,7 @@ class PostgresStorage:
         self._pool = pool
         self._shown = shown  # the DSN without its password, for messages
         self._leases = leases
+        self._link_rows = LinkRows()
         self._renewer: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -160,6 +170,9 @@ class PostgresStorage:
             captured = sorted(row for row in map(capture_row, outcomes) if row is not None)
             if captured:
                 await connection.executemany(sql.KEEP_CAPTURE, captured)
+            links = self._link_rows.rows(outcomes)
+            if links:
+                await connection.executemany(sql.KEEP_LINKS, links)
             return await _insert(connection, discovered) if discovered else 0
 
         return await self._write(record)
@@ -232,6 +245,21 @@ class PostgresStorage:
                 items=await connection.fetchval(sql.COUNT_ITEMS),
                 proxies={row[0]: proxy_figures(list(row)[1:]) for row in proxies},
             )
+
+    async def broken_links(self, *, referrers_per_link: int) -> list[BrokenLink]:
+        async with self._connection() as connection:
+            broken = [tuple(row) for row in await connection.fetch(BROKEN)]
+        pages = (tuple(row) async for row in self._rows(LINKING_PAGES))
+        return await assemble_broken_links(broken, pages, referrers_per_link=referrers_per_link)
+
+    async def records_by_second(self) -> dict[str, int]:
+        async with self._connection() as connection:
+            rows = await connection.fetch(RECORDS_BY_SECOND)
+        return dict(sorted((row[0], row[1]) for row in rows))
+
+    async def records_by_depth(self) -> dict[int, int]:
+        async with self._connection() as connection:
+            return {depth: n for depth, n in await connection.fetch(RECORDS_BY_DEPTH)}
 
     async def close(self) -> None:
         """Give back this process's claims and hosts, and disconnect; safe to call twice."""

@@ -163,6 +163,10 @@ SET_COUNTER = (
     "INSERT INTO counters (name, value) VALUES ($1, $2)"
     " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
 )
+KEEP_LINKS = (
+    "INSERT INTO links (id, targets) VALUES ($1, $2)"
+    " ON CONFLICT (id) DO UPDATE SET targets = excluded.targets"
+)
 ADD_ITEM = "INSERT INTO items (url, handler, data) VALUES ($1, $2, $3)"
 KEEP_CAPTURE = (
     f"INSERT INTO bodies (id, {CAPTURE_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 Connection: TypeAlias = "PoolConnectionProxy[Record]"
 """A connection taken from the pool."""
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 QUEUED, CLAIMED, DONE = 0, 1, 2  # the values of urls.state, as in the SQLite file
 _SCHEMA_LOCK = 4_747_001  # an advisory lock: processes starting together create tables once
 
@@ -83,6 +83,10 @@ CREATE TABLE IF NOT EXISTS items (
     handler TEXT NOT NULL,
     data    TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS links (
+    id      BIGINT PRIMARY KEY,
+    targets BYTEA NOT NULL
+);
 CREATE TABLE IF NOT EXISTS proxies (
     proxy TEXT PRIMARY KEY,
     {", ".join(f"{figure} BIGINT NOT NULL" for figure in PROXY_FIGURES)}
@@ -95,6 +99,9 @@ _UPGRADES = {
     # Version 2 keeps each kept page's request and response head, and its body compressed.
     "1": "ALTER TABLE bodies ADD COLUMN IF NOT EXISTS codec TEXT,"
     " ADD COLUMN IF NOT EXISTS request BYTEA, ADD COLUMN IF NOT EXISTS response_head BYTEA;",
+    # Version 3 keeps links (those of pages recorded before have only their `parent`); SCHEMA
+    # has made the table by the time the steps run.
+    "2": "SELECT 1;",
 }
 
 

@@ -18,6 +18,7 @@ import aiosqlite
 
 from crawler.errors import StorageError
 from crawler.models import (
+    BrokenLink,
     Claim,
     CrawlRequest,
     CrawlStats,
@@ -28,6 +29,14 @@ from crawler.models import (
     ProxyFigures,
     RunEnd,
     Totals,
+)
+from crawler.store.referrers import (
+    BROKEN,
+    LINKING_PAGES,
+    RECORDS_BY_DEPTH,
+    RECORDS_BY_SECOND,
+    LinkRows,
+    assemble_broken_links,
 )
 from crawler.store.rows import (
     CAPTURE_COLUMNS,
@@ -67,6 +76,7 @@ _INSERT_WITH_OPTIONS = (
     "INSERT OR IGNORE INTO urls (url, host, depth, parent, variant, priority, method, headers,"
     " request_body, meta, handler) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_KEEP_LINKS = "INSERT OR REPLACE INTO links (id, targets) VALUES (?, ?)"
 _QUEUED_OF_HOST = (
     "SELECT id, url, depth, parent, retries, variant, priority, method, headers,"
     f" request_body, meta, handler FROM urls WHERE state = {QUEUED:d} AND host = ?"
@@ -106,6 +116,8 @@ class SqliteStorage:
         # A version-4 file opened read-only is read as it is: its proxies are counters there.
         self._proxies_query = V4_PROXIES_QUERY if version == "4" else PROXIES_QUERY
         self._capture_columns = OLD_CAPTURE_COLUMNS if version in ("4", "5") else CAPTURE_COLUMNS
+        self._has_links = version not in ("4", "5", "6")
+        self._link_rows = LinkRows()
         self._host_cursor = ""
         self._closed = False
         self._lock = asyncio.Lock()
@@ -218,6 +230,9 @@ class SqliteStorage:
             captured = [row for row in map(capture_row, outcomes) if row is not None]
             if captured:
                 await self._db.executemany(_KEEP_CAPTURE, captured)
+            links = self._link_rows.rows(outcomes)
+            if links:
+                await self._db.executemany(_KEEP_LINKS, links)
             return await self._insert(discovered)
 
     async def release(
@@ -317,6 +332,18 @@ class SqliteStorage:
             items=int(await self._scalar("SELECT count(*) FROM items") or 0),
             proxies=await self._proxies(),
         )
+
+    async def broken_links(self, *, referrers_per_link: int) -> list[BrokenLink]:
+        pages = self._rows(LINKING_PAGES) if self._has_links else None
+        return await assemble_broken_links(
+            await self._fetchall(BROKEN), pages, referrers_per_link=referrers_per_link
+        )
+
+    async def records_by_second(self) -> dict[str, int]:
+        return {str(second): n for second, n in sorted(await self._fetchall(RECORDS_BY_SECOND))}
+
+    async def records_by_depth(self) -> dict[int, int]:
+        return {int(depth): n for depth, n in await self._fetchall(RECORDS_BY_DEPTH)}
 
     async def _counters(self) -> dict[str, int]:
         rows = await self._fetchall(

@@ -16,8 +16,8 @@ import aiosqlite
 from crawler.errors import StorageError
 from crawler.store.rows import PROXY_FIGURES
 
-SCHEMA_VERSION = 6
-READ_ONLY_VERSIONS = ("4", "5", "6")  # versions read as they are, without an upgrade
+SCHEMA_VERSION = 7
+READ_ONLY_VERSIONS = ("4", "5", "6", "7")  # versions read as they are, without an upgrade
 
 
 class State(IntEnum):
@@ -63,6 +63,8 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 );
 """
+# The links of each page (see `crawler.store.referrers`), for the referrers of broken links.
+_LINKS_TABLE = "CREATE TABLE IF NOT EXISTS links (id INTEGER PRIMARY KEY, targets BLOB NOT NULL);"
 _PROXIES_TABLE = (
     "CREATE TABLE IF NOT EXISTS proxies (proxy TEXT PRIMARY KEY, "
     + ", ".join(f"{figure} INTEGER NOT NULL" for figure in PROXY_FIGURES)
@@ -103,6 +105,8 @@ _UPGRADES = {
     "5": "CREATE TABLE IF NOT EXISTS bodies (id INTEGER PRIMARY KEY, body BLOB NOT NULL);"
     " ALTER TABLE bodies ADD COLUMN codec TEXT; ALTER TABLE bodies ADD COLUMN request BLOB;"
     " ALTER TABLE bodies ADD COLUMN response_head BLOB;",
+    # Version 7 keeps links (those of pages recorded before have only their `parent`).
+    "6": _LINKS_TABLE,
 }
 
 _SCHEMA = (
@@ -132,6 +136,7 @@ CREATE TABLE IF NOT EXISTS items (
 """
     + _COUNTERS_TABLE
     + _PROXIES_TABLE
+    + _LINKS_TABLE
 )
 
 

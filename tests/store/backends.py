@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-from crawler.models import ProxyFigures
+from crawler.models import CrawlRequest, Outcome, PageRecord, ProxyFigures
 from crawler.store import Storage
 from crawler.store.postgres import PostgresStorage
 from crawler.store.sqlite import SqliteStorage
@@ -89,6 +90,18 @@ class PostgresBackend:
 
     def write_previous_version(self) -> None:
         raise NotImplementedError("this is the first PostgreSQL schema")
+
+
+async def record_a_broken_link_with_its_parent(storage: Storage) -> None:
+    """Record /gone (410), first found on /, which also links to it."""
+    await storage.add_requests([CrawlRequest("http://a.test/", "a.test", 0)])
+    [page] = (await storage.claim_next(1, lambda _: 1)).requests
+    gone = CrawlRequest("http://a.test/gone", "a.test", 1, page.url)
+    record = PageRecord(page.url, page.url, 200, 0, None, "text/html", 1, "ab", None, 0, "", 1)
+    await storage.mark_done([Outcome(page, record, (gone,), linked=(gone.url,))])
+    [claimed] = (await storage.claim_next(1, lambda _: 1)).requests
+    missing = replace(record, url=gone.url, final_url=gone.url, status=410, error="http")
+    await storage.mark_done([Outcome(claimed, replace(missing, parent=page.url, depth=1))])
 
 
 BACKENDS = ("sqlite", "postgres")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable, Sequence
 
 from crawler.models import (
+    BrokenLink,
     Claim,
     CrawlRequest,
     CrawlStats,
@@ -58,6 +59,15 @@ class DelegatingStorage:
 
     async def stats(self) -> CrawlStats:
         return await self.inner.stats()
+
+    async def broken_links(self, *, referrers_per_link: int) -> list[BrokenLink]:
+        return await self.inner.broken_links(referrers_per_link=referrers_per_link)
+
+    async def records_by_second(self) -> dict[str, int]:
+        return await self.inner.records_by_second()
+
+    async def records_by_depth(self) -> dict[int, int]:
+        return await self.inner.records_by_depth()
 
     async def close(self) -> None:
         await self.inner.close()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from crawler.errors import StorageError
 from crawler.models import (
+    BrokenLink,
     CrawlRequest,
     HttpCapture,
     ItemRecord,
@@ -376,3 +378,71 @@ async def test_closing_twice_is_harmless(backend: Backend) -> None:
 
     await storage.close()
     await storage.close()
+
+
+def failed(request: CrawlRequest, *, status: int | None = None, error: str) -> PageRecord:
+    return replace(record_of(request), status=status, error=error, size=0, sha256=None)
+
+
+async def test_broken_links_name_every_page_that_links_to_them(storage: Storage) -> None:
+    pages = [queued(f"http://a.test/{n}") for n in range(1, 4)]
+    await storage.add_requests(pages)
+    first, second, third = (await storage.claim_next(3, room(3))).requests
+    missing, down, denied = (
+        CrawlRequest(f"http://a.test/{name}", "a.test", 1, first.url)
+        for name in ("missing", "down", "denied")
+    )
+    links = (missing.url, down.url, denied.url, "http://a.test/2")
+    await finish(storage, first, discovered=(missing, down, denied), linked=links)
+    await finish(storage, second, linked=(missing.url, "http://elsewhere.test/"))
+    await finish(storage, third, linked=(down.url, missing.url))
+    claimed = {r.url: r for r in (await storage.claim_next(3, room(3))).requests}
+    await storage.mark_done(
+        [
+            Outcome(claimed[missing.url], failed(missing, status=404, error="http")),
+            Outcome(claimed[down.url], failed(down, error="connection")),
+            Outcome(claimed[denied.url], failed(denied, error="robots")),
+        ]
+    )
+
+    broken = await storage.broken_links(referrers_per_link=2)
+
+    assert broken == [
+        BrokenLink(missing.url, 404, "http", (first.url, second.url), 3),
+        BrokenLink(down.url, None, "connection", (first.url, third.url), 2),
+    ]
+
+
+async def test_a_broken_link_found_in_a_sitemap_names_it_first(storage: Storage) -> None:
+    sitemap = "http://a.test/sitemap.xml"
+    await storage.add_requests(
+        [queued("http://a.test/"), CrawlRequest("http://a.test/gone", "a.test", 1, sitemap)]
+    )
+    page, gone = (await storage.claim_next(2, room(2))).requests
+
+    await finish(storage, page, linked=(gone.url,))
+    await storage.mark_done([Outcome(gone, failed(gone, status=410, error="http"))])
+
+    assert await storage.broken_links(referrers_per_link=5) == [
+        BrokenLink(gone.url, 410, "http", (sitemap, page.url), 2)
+    ]
+
+
+async def test_records_are_counted_by_second_and_by_depth(storage: Storage) -> None:
+    requests = [queued(f"http://a.test/{n}", depth=n % 2) for n in range(3)]
+    await storage.add_requests(requests)
+    claimed = (await storage.claim_next(3, room(3))).requests
+    times = ("2026-11-30T00:00:01.900Z", "2026-11-30T00:00:00.100Z", "2026-11-30T00:00:01.000Z")
+
+    await storage.mark_done(
+        [
+            Outcome(request, replace(record_of(request), fetched_at=at))
+            for request, at in zip(claimed, times, strict=True)
+        ]
+    )
+
+    assert await storage.records_by_second() == {
+        "2026-11-30T00:00:00": 1,
+        "2026-11-30T00:00:01": 2,
+    }
+    assert await storage.records_by_depth() == {0: 2, 1: 1}

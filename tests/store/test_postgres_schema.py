@@ -1,5 +1,6 @@
-"""The PostgreSQL schema's own cases: a version-1 database (before captures) is upgraded in
-place by a crawl, and refused (with the way out) by a read-only use."""
+"""The PostgreSQL schema's own cases: a version-1 database (before captures) or version-2 one
+(before links) is upgraded in place by a crawl, and refused (with the way out) by a read-only
+use."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import asyncpg
 import pytest
 
 from crawler.errors import StorageError
-from crawler.models import HttpCapture
+from crawler.models import BrokenLink, HttpCapture
 from crawler.store.postgres import PostgresStorage
 from crawler.store.postgres_schema import SCHEMA_VERSION
+from tests.store.backends import record_a_broken_link_with_its_parent
 
 VERSION_1 = """
 ALTER TABLE bodies DROP COLUMN codec, DROP COLUMN request, DROP COLUMN response_head;
@@ -44,4 +46,25 @@ async def test_a_version_1_database_is_upgraded_by_a_crawl_and_keeps_its_bodies(
         version = await connection.fetchval("SELECT value FROM meta")
     finally:
         await connection.close()
-    assert version == SCHEMA_VERSION == "2"
+    assert version == SCHEMA_VERSION == "3"
+
+
+async def test_a_version_2_database_names_the_parent_of_a_broken_link_once_upgraded(
+    postgres_dsn: str,
+) -> None:
+    storage = await PostgresStorage.open(postgres_dsn)
+    await record_a_broken_link_with_its_parent(storage)
+    await storage.close()
+    connection = await asyncpg.connect(postgres_dsn)
+    try:
+        await connection.execute("DROP TABLE links; UPDATE meta SET value = '2'")
+    finally:
+        await connection.close()
+
+    with pytest.raises(StorageError, match="version 2; run a crawl on it once to upgrade it"):
+        await PostgresStorage.open(postgres_dsn, read_only=True)
+    upgraded = await PostgresStorage.open(postgres_dsn)
+    broken = await upgraded.broken_links(referrers_per_link=5)
+    await upgraded.close()
+
+    assert broken == [BrokenLink("http://a.test/gone", 410, "http", ("http://a.test/",), 1)]

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from crawler.errors import StorageError
+from crawler.models import BrokenLink
 from crawler.store.sqlite import SqliteStorage
 from crawler.store.sqlite_file import SCHEMA_VERSION
+from tests.store.backends import record_a_broken_link_with_its_parent
 
 
 async def test_a_file_that_is_not_a_database_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -117,3 +119,27 @@ async def test_a_version_3_database_is_rebuilt_without_losing_a_record(tmp_path:
     await storage.close()
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT value FROM meta").fetchone() == (str(SCHEMA_VERSION),)
+
+
+async def test_a_version_6_file_names_the_parent_of_a_broken_link_and_upgrades(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v6.db"
+    storage = await SqliteStorage.open(path)
+    await record_a_broken_link_with_its_parent(storage)
+    await storage.close()
+    with sqlite3.connect(path) as connection:
+        connection.executescript("DROP TABLE links; UPDATE meta SET value = '6';")
+    expected = [BrokenLink("http://a.test/gone", 410, "http", ("http://a.test/",), 1)]
+
+    read_only = await SqliteStorage.open(path, read_only=True)
+    as_it_was = await read_only.broken_links(referrers_per_link=5)
+    await read_only.close()
+    upgraded = await SqliteStorage.open(path)
+    after_upgrade = await upgraded.broken_links(referrers_per_link=5)
+    await upgraded.close()
+
+    assert as_it_was == after_upgrade == expected
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT value FROM meta").fetchone() == ("7",)
+        assert connection.execute("SELECT count(*) FROM links").fetchone() == (0,)
