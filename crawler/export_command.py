@@ -5,16 +5,15 @@ never leaves half a file."""
 from __future__ import annotations
 
 import contextlib
-import os
-import stat
+import io
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal, TextIO, cast
 
 from crawler.errors import UsageError
 from crawler.export import EXPORT_FORMATS, write_items, write_records
+from crawler.output_file import whole_file
 from crawler.store import Storage, open_storage
 from crawler.urls import mask_credentials
 from crawler.warc import write_warc
@@ -79,34 +78,11 @@ async def export(db: str, what: ExportRequest, output: Path | None) -> None:
 
 
 async def _export_to_file(storage: Storage, what: ExportRequest, output: Path, source: str) -> None:
-    try:
-        descriptor, temporary = tempfile.mkstemp(
-            prefix=f".{output.name}.", dir=output.parent if str(output.parent) else "."
-        )
-    except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
-    try:
+    with whole_file(output) as binary:
         if what.binary:
-            with os.fdopen(descriptor, "wb") as binary:
-                await what.write(storage, binary, name=output.name, source=source)
-        else:
-            with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as text:
-                await what.write(storage, text, name=output.name, source=source)
-        os.chmod(temporary, _mode_for(output))
-        os.replace(temporary, output)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        if isinstance(exc, OSError):
-            raise UsageError(f"cannot write {output}: {exc.strerror}") from None
-        raise
-
-
-def _mode_for(output: Path) -> int:
-    """The file's mode if it exists, else what the umask gives a new file (mkstemp's is 0600)."""
-    try:
-        return stat.S_IMODE(output.stat().st_mode)
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+            await what.write(storage, binary, name=output.name, source=source)
+            return
+        text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        await what.write(storage, text, name=output.name, source=source)
+        text.flush()
+        text.detach()  # the binary file is closed by whole_file, not by the wrapper

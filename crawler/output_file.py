@@ -7,14 +7,17 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from crawler.errors import UsageError
 
 
-def write_whole(output: Path, data: bytes) -> None:
-    """Write `data` to `output`; raises `UsageError` (naming it) if it cannot be written, and
-    then leaves nothing behind."""
+@contextlib.contextmanager
+def whole_file(output: Path) -> Iterator[BinaryIO]:
+    """A binary file to write `output` through: renamed over `output` when the block ends,
+    removed if it raises. Raises `UsageError` (naming `output`) if it cannot be written."""
     try:
         descriptor, temporary = tempfile.mkstemp(
             prefix=f".{output.name}.", dir=output.parent if str(output.parent) else "."
@@ -23,7 +26,7 @@ def write_whole(output: Path, data: bytes) -> None:
         raise UsageError(f"cannot write {output}: {exc.strerror}") from None
     try:
         with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
+            yield file
         os.chmod(temporary, mode_for(output))
         os.replace(temporary, output)
     except BaseException as exc:
@@ -32,6 +35,12 @@ def write_whole(output: Path, data: bytes) -> None:
         if isinstance(exc, OSError):
             raise UsageError(f"cannot write {output}: {exc.strerror}") from None
         raise
+
+
+def write_whole(output: Path, data: bytes) -> None:
+    """Write `data` to `output` (see `whole_file`)."""
+    with whole_file(output) as file:
+        file.write(data)
 
 
 def mode_for(output: Path) -> int:
