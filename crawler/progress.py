@@ -116,7 +116,7 @@ def waiting_for(progress: CrawlProgress) -> list[str]:
         reasons.append(f"next retry due at {due}")
     if progress.hosts_in_delay:
         hosts = "host" if progress.hosts_in_delay == 1 else "hosts"
-        reasons.append(f"{progress.hosts_in_delay:,} {hosts} in their crawl delay")
+        reasons.append(f"{progress.hosts_in_delay:,} {hosts} waiting out their delay")
     return reasons
 
 

@@ -32,7 +32,7 @@ def test_lines_fit_80_columns_even_with_huge_figures() -> None:
     )
     assert lines[1].startswith("1,234,567,890 queued · 0 in flight · 62% of 2,000,000,000 · ETA ")
     assert lines[2].startswith("waiting: next retry due at ")
-    assert lines[2].endswith("; 12,345 hosts in their crawl delay")
+    assert lines[2].endswith("; 12,345 hosts waiting out their delay")
 
 
 def test_nothing_is_waited_for_while_requests_are_in_flight() -> None:

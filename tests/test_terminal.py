@@ -107,7 +107,7 @@ async def test_the_live_display_on_a_terminal(
     assert all(re.search(r"pages/s · \d+:\d\d:\d\d elapsed$", line) for line in displays)
     assert any(re.search(r"\d+ queued · \d+ in flight · \d+% of 500 · ETA", line) for line in seen)
     assert any(re.search(r"waiting: .*next retry due at \d\d:\d\d:\d\d", line) for line in seen)
-    assert any(re.search(r"waiting: .*\d hosts? in their crawl delay", line) for line in seen)
+    assert any(re.search(r"waiting: .*\d hosts? waiting out their delay", line) for line in seen)
     log_lines = [line for line in final if " INFO " in line or " WARNING " in line]
     assert any("crawl started" in line for line in log_lines)
     assert all(LOG_LINE.match(line) for line in log_lines), log_lines
