@@ -306,6 +306,6 @@ class Engine:
         self._deferred += 1
         if self._metrics is not None:
             self._metrics.retries.inc()
-        frontier.watch_deferred(not_before)
+        frontier.defer(request, not_before)
         frontier.settle(1, discovered=0)
         log.debug("retrying %s in %.1f s (%s)", request.url, delay, result.error or result.status)

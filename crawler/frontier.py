@@ -159,6 +159,16 @@ class Frontier:
         if self._consider(host):
             self._wake(1)
 
+    def defer(self, request: CrawlRequest, not_before: float) -> None:
+        """`request` went back to the store, to be tried again at `not_before` (epoch
+        seconds): its claim no longer counts against the page budgets (it is claimed again
+        then), and the crawl stays open until then."""
+        if self._budget is not None:
+            self._budget += 1
+        if self._host_budget is not None:
+            self._taken_by_host[request.host] -= 1
+        self.watch_deferred(not_before)
+
     def watch_deferred(self, not_before: float) -> None:
         """A stored request becomes claimable at `not_before` (epoch seconds): keep the crawl
         open until then, and look for it at that time."""

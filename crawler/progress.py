@@ -95,7 +95,7 @@ def status_lines(progress: CrawlProgress, rate: float, *, grouped: bool = True) 
     to_do = [f"{n(progress.queued)} queued", f"{n(progress.in_flight)} in flight"]
     percent = progress.percent_done
     if percent is not None and progress.max_pages is not None:
-        to_do.append(f"{percent:.0f}% of {n(progress.max_pages)}")
+        to_do.append(f"{int(percent)}% of {n(progress.max_pages)}")  # 100% only when done
         left = progress.max_pages - progress.done_before - progress.done
         if rate > 0 and left > 0:
             to_do.append(f"ETA {clock(left / rate)}")

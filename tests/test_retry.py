@@ -159,6 +159,24 @@ async def test_a_retry_after_beyond_the_longest_wait_is_recorded_at_once_and_sai
     assert "asks to retry in 3600 s, beyond retry_max_wait (60 s)" in said[0]
 
 
+@pytest.mark.parametrize("limit", ["max_pages", "max_pages_per_host"])
+async def test_a_retry_does_not_use_up_the_page_limits(
+    tmp_path: Path, serve_site: SiteFactory, limit: str
+) -> None:
+    site = await serve_site(10, routes={"/busy": failing(1, headers={"Retry-After": "1"})})
+    everything = len(site.expected_urls()) + 1
+
+    _, records = await crawl(
+        tmp_path,
+        [site.url("/busy"), site.url("/")],
+        adaptive_throttle=False,
+        **{limit: everything},
+    )
+
+    assert len(records) == everything  # the retried page was claimed twice, recorded once
+    assert site.hits["/busy"] == 2
+
+
 async def test_the_retry_count_survives_a_restart(tmp_path: Path, serve_site: SiteFactory) -> None:
     down = failing(99, status=503, headers={"Retry-After": "1"})
     site = await serve_site(0, routes={"/down": down})
