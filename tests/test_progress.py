@@ -30,7 +30,7 @@ def test_lines_fit_80_columns_even_with_huge_figures() -> None:
     assert lines[0] == (
         "1,234,567,890 pages (1,234,567 errors) · 123,457 pages/s · 100:00:00 elapsed"
     )
-    assert lines[1].startswith("1,234,567,890 queued · 0 in flight · 62% of 2,000,000,000 · ETA ")
+    assert lines[1].startswith("1,234,567,890 queued · 0 in flight · 61% of 2,000,000,000 · ETA ")
     assert lines[2].startswith("waiting: next retry due at ")
     assert lines[2].endswith("; 12,345 hosts waiting out their delay")
 
