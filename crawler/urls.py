@@ -7,7 +7,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import final
 
 import ada_url
@@ -187,7 +187,7 @@ class LinkResolver:
 
 def _absolute(match: re.Match[str]) -> Target | None:
     scheme, hostname, port = match["scheme"], match["host"].lower(), match["port"]
-    if hostname[hostname.rfind(".") + 1].isdigit() and not _DOTTED_QUAD.fullmatch(hostname):
+    if hostname[hostname.rfind(".") + 1].isdigit() and not _is_dotted_quad(hostname):
         return parse_absolute(match.string)  # another IPv4 form (`0x7f.1`), or no host: ada
     if port is not None and int(port) > _MAX_PORT:
         return None
@@ -198,6 +198,12 @@ def _absolute(match: re.Match[str]) -> Target | None:
     query = match["query"]
     url = f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
     return Target(url, host, hostname)
+
+
+@lru_cache(maxsize=1024)
+def _is_dotted_quad(hostname: str) -> bool:
+    """Whether a host is an IPv4 address as the URL Standard writes it (`127.0.0.1`)."""
+    return _DOTTED_QUAD.fullmatch(hostname) is not None
 
 
 def remove_dot_segments(path: str) -> str:
