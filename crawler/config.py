@@ -236,6 +236,11 @@ class Limits(_Part):
     max_segment_repeats: int = count(
         3, "skip discovered URLs repeating one path segment more often (/a/b/a/b/a/...)"
     )
+    max_queries_per_path: int = count(
+        500,
+        "follow at most this many distinct queries of one path (/cal?month=N, /list?page=N) in"
+        " a run; more are skipped",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

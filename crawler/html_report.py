@@ -26,6 +26,7 @@ LIMITS = {
     "url_too_long": "URLs longer than max_url_length",
     "path_too_deep": "paths deeper than max_path_depth",
     "repeated_segment": "paths repeating a segment past max_segment_repeats",
+    "queries_per_path": "queries of one path past max_queries_per_path",
     "max_pages_per_host": "requests left queued by max_pages_per_host",
 }
 STYLE = """

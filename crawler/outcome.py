@@ -26,7 +26,7 @@ from crawler.models import (
     Target,
 )
 from crawler.parse import NOINDEX_DIRECTIVES, MetaRobots, header_directives, meta_says_noindex
-from crawler.urls import ScopePolicy, TrapLimits, trap_reason
+from crawler.urls import QueryCounter, ScopePolicy, TrapLimits, trap_reason
 
 SEEN_CACHE_SIZE = 50_000
 
@@ -71,7 +71,10 @@ class OutcomeRules:
             max_depth=config.max_depth,
             max_links_per_page=config.max_links_per_page,
             traps=TrapLimits(
-                config.max_url_length, config.max_path_depth, config.max_segment_repeats
+                config.max_url_length,
+                config.max_path_depth,
+                config.max_segment_repeats,
+                config.max_queries_per_path,
             ),
             store_bodies=config.store_bodies,
             meta_robots=MetaRobots.for_settings(config),
@@ -100,6 +103,7 @@ class OutcomePolicy:
         # links; most of a site's links point at pages already fetched, so this spares the
         # store most of them. Forgetting one only costs a kept link.
         self._fine = SeenCache(SEEN_CACHE_SIZE)
+        self._queries = QueryCounter(rules.traps.max_queries_per_path)
 
     def decide(self, result: FetchResult, output: PageOutput, scope: ScopePolicy) -> Outcome:
         """The page's record (the page step's error, if any, wins over the fetch's), records for
@@ -155,10 +159,17 @@ class OutcomePolicy:
         self._queue_follows(follows, request, scope, found)
         return found
 
+    def _trap(self, url: str) -> str | None:
+        """The trap limit a new URL breaks (the name counted in stats), or None."""
+        reason = trap_reason(url, self._rules.traps)
+        if reason is None and not self._queries.admits(url):
+            return "queries_per_path"
+        return reason
+
     def _queue_links(
         self, links: Sequence[Target], request: CrawlRequest, scope: ScopePolicy, found: _Found
     ) -> None:
-        seen, traps, is_seen = self._seen, self._rules.traps, self._seen.contains
+        seen, is_seen, trap_of = self._seen, self._seen.contains, self._trap
         keep = found.linked.append
         for link in links:
             url = link.url
@@ -169,7 +180,7 @@ class OutcomePolicy:
             if not scope.is_in_scope(link):
                 continue
             seen.add(url)
-            trap = trap_reason(url, traps)
+            trap = trap_of(url)
             if trap is not None:
                 found.limits_hit[trap] += 1
                 continue
@@ -183,7 +194,7 @@ class OutcomePolicy:
         scope: ScopePolicy,
         found: _Found,
     ) -> None:
-        seen, traps = self._seen, self._rules.traps
+        seen, trap_of = self._seen, self._trap
         for follow in follows:
             target = follow.target
             if not scope.is_in_scope(target):
@@ -195,7 +206,7 @@ class OutcomePolicy:
             )
             if not seen.add(new.dedup_key):
                 continue
-            trap = trap_reason(target.url, traps)
+            trap = trap_of(target.url)
             if trap is not None:
                 found.limits_hit[trap] += 1
                 continue

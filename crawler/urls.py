@@ -228,6 +228,34 @@ class TrapLimits:
     max_url_length: int
     max_path_depth: int
     max_segment_repeats: int
+    max_queries_per_path: int = 500  # counted by a QueryCounter, not by trap_reason
+
+
+@final
+class QueryCounter:
+    """Counts the distinct queries followed per path (scheme, host and path): what bounds a
+    query-space trap, one path whose query counts up forever (`/cal?month=N` linking to N+1).
+    The URLs given must be new to the crawl; the paths of the last PATHS_KEPT are counted."""
+
+    PATHS_KEPT = 100_000
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._counts: dict[str, int] = {}
+
+    def admits(self, url: str) -> bool:
+        """Whether a new URL may be followed: no query, or its path's limit not reached."""
+        path, question_mark, _ = url.partition("?")
+        if not question_mark:
+            return True
+        counts = self._counts
+        count = counts.get(path, 0)
+        if count >= self._limit:
+            return False
+        if not count and len(counts) >= self.PATHS_KEPT:
+            del counts[next(iter(counts))]
+        counts[path] = count + 1
+        return True
 
 
 def trap_reason(url: str, limits: TrapLimits) -> str | None:

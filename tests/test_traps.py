@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from crawler.models import CrawlStats
 from crawler.parse import extract_links, header_says_nofollow
 from crawler.store.sqlite import SqliteStorage
-from crawler.urls import TrapLimits, trap_reason
+from crawler.urls import QueryCounter, TrapLimits, trap_reason
 from tests.conftest import SiteFactory, link_page
 from tests.test_engine import crawl
 
@@ -46,6 +47,71 @@ async def test_a_calendar_trap_ends_at_the_limits_and_is_counted(
 
     assert len(records) == 6  # /cal/ and next/ repeated 1 to 5 times
     assert stats.limits_hit == {"repeated_segment": 1}
+
+
+async def test_a_query_space_trap_ends_at_the_limit_and_is_counted(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    async def calendar(request: web.Request) -> web.Response:
+        # One path, its query counting up forever: /cal?month=N links N+1 (and N-1)
+        month = int(request.query.get("month", "0"))
+        links = f'<a href="?month={month + 1}">next</a><a href="?month={month - 1}">prev</a>'
+        return web.Response(text=links, content_type="text/html")
+
+    site = await serve_site(0, routes={"/cal": calendar})
+
+    _, records = await crawl(tmp_path, [site.url("/cal")], max_queries_per_path=40)
+    stats = await read_stats(tmp_path)
+
+    assert len(records) == 41  # /cal and 40 of its queries
+    assert stats.limits_hit == {"queries_per_path": 2}  # the next and previous months past them
+    assert len(site.hits) == 41
+
+
+async def test_a_catalogue_paginated_below_the_limit_is_crawled_whole(
+    tmp_path: Path, serve_site: SiteFactory
+) -> None:
+    async def listing(request: web.Request) -> web.Response:
+        page = int(request.query.get("page", "1"))
+        products = "".join(f'<a href="/product/{page * 10 + n}">p</a>' for n in range(10))
+        pages = "".join(f'<a href="/list?page={n}">{n}</a>' for n in (1, page + 1) if n <= 400)
+        sort = '<a href="/list?page=1&amp;sort=price">by price</a>'
+        return web.Response(text=products + pages + sort, content_type="text/html")
+
+    async def product(_: web.Request) -> web.Response:
+        return web.Response(text="<p>a product</p>", content_type="text/html")
+
+    site = await serve_site(0, routes={"/list": listing, r"/product/{n:\d+}": product})
+
+    _, records = await crawl(tmp_path, [site.url("/list?page=1")], concurrency=16, per_host=16)
+    stats = await read_stats(tmp_path)
+
+    lists = [r for r in records if r.url.startswith(site.url("/list"))]
+    assert len(lists) == 401  # pages 1 to 400 with the default limit (500), and one sort order
+    assert len(records) == 401 + 4000
+    assert "queries_per_path" not in stats.limits_hit
+
+
+def test_the_query_counter_counts_each_path_on_its_own() -> None:
+    counter = QueryCounter(2)
+
+    admitted = [
+        counter.admits(url)
+        for url in (
+            "http://a.test/s?q=1", "http://a.test/s?q=2", "http://a.test/s?q=3",
+            "http://a.test/t?q=1", "http://b.test/s?q=1", "http://a.test/s", "http://a.test/s/",
+        )
+    ]  # fmt: skip
+
+    assert admitted == [True, True, False, True, True, True, True]
+
+
+async def read_stats(tmp_path: Path) -> CrawlStats:
+    storage = await SqliteStorage.open(tmp_path / "crawl.db", read_only=True)
+    try:
+        return await storage.stats()
+    finally:
+        await storage.close()
 
 
 async def test_links_beyond_the_per_page_limit_are_dropped_and_counted(
