@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -47,7 +48,7 @@ def canonical(href: str) -> Target | None:
         hostname = host.partition(":")[0].rstrip(".")
     if not hostname:
         return None
-    if url.endswith("?"):
+    if url.endswith("?") and url.index("?") == len(url) - 1:  # an empty query, not `??`
         url = url[:-1]
     if "%" in url:
         url = _normalise_escapes(url, url.find("/", start))
@@ -241,7 +242,7 @@ class QueryCounter:
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
-        self._counts: dict[str, int] = {}
+        self._counts: OrderedDict[str, int] = OrderedDict()  # see SeenCache: cheap to evict
 
     def admits(self, url: str) -> bool:
         """Whether a new URL may be followed: no query, or its path's limit not reached."""
@@ -253,7 +254,7 @@ class QueryCounter:
         if count >= self._limit:
             return False
         if not count and len(counts) >= self.PATHS_KEPT:
-            del counts[next(iter(counts))]
+            counts.popitem(last=False)
         counts[path] = count + 1
         return True
 

@@ -36,6 +36,7 @@ BASE = "http://site.test/docs/guide/page.html?from=menu"
         ("http://0177.0.0.1/", "http://127.0.0.1/"),
         # what browsers also do
         ("?", "http://site.test/docs/guide/page.html"),
+        ("??", "http://site.test/docs/guide/page.html??"),  # the query is `?`: not empty
         ("HTTP://User:Pw@Site.TEST:80/a/./b/../c?#f", "http://site.test/a/c"),
         ("http://site.test/a/%2e%2E/b", "http://site.test/b"),
         ("  /trim\t\nmed  ", "http://site.test/trimmed"),
