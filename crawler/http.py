@@ -42,7 +42,8 @@ from crawler.models import (
     Target,
     utc_timestamp,
 )
-from crawler.sniff import MAX_REFRESH_DELAY_S, meta_refresh, sniffed_type
+from crawler.parse import meta_refresh
+from crawler.sniff import sniffed_type
 from crawler.urls import resolve_link
 
 MAX_REDIRECTS = 10
@@ -374,12 +375,9 @@ def _refreshes(response: _Response) -> bool:
     it is followed as a redirect (its target in `location`)."""
     if response.status != 200 or response.content_type not in HTML_TYPES:
         return False
-    refresh = meta_refresh(response.body)
-    if refresh is None or refresh[0] >= MAX_REFRESH_DELAY_S:
+    target = meta_refresh(response.body, response.url, response.charset)
+    if target is None or target.url == response.url:  # none, or a page that reloads itself
         return False
-    target = resolve_link(response.url, refresh[1])
-    if target is None or target.url == response.url:  # a page that reloads itself
-        return False
-    response.location = refresh[1]
+    response.location = target.url
     response.method, response.data = "GET", None
     return True

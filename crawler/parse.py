@@ -129,8 +129,8 @@ def html_text(body: bytes, header_charset: str | None = None) -> bytes | str:
 
 def decode_html(body: bytes, header_charset: str | None = None) -> tuple[bytes | str, str | None]:
     """The page as the parser should read it: the bytes themselves when they are UTF-8 (what
-    lexbor reads bytes as), else the text decoded from the page's encoding; and that encoding
-    (None for UTF-8).
+    lexbor reads bytes as), else the text decoded from the page's encoding; and the encoding
+    its links' queries are percent-encoded in (None for UTF-8).
 
     The encoding is the HTTP header's charset, else a byte-order mark, else a `<meta>` charset
     in the first 1024 bytes, else UTF-8 if the bytes are valid UTF-8, else a guess by
@@ -152,7 +152,9 @@ def decode_html(body: bytes, header_charset: str | None = None) -> tuple[bytes |
             return body, None
     if encoding in UTF8_NAMES:
         return body, None
-    return body.decode(encoding, errors="replace"), encoding
+    # The URL Standard encodes queries of UTF-16 and UTF-32 pages in UTF-8.
+    query_encoding = None if encoding.startswith(("utf-16", "utf-32")) else encoding
+    return body.decode(encoding, errors="replace"), query_encoding
 
 
 def _declared_encoding(body: bytes, header_charset: str | None) -> str | None:
@@ -252,3 +254,62 @@ class MetaRobots:
 def product_token(user_agent: str) -> str:
     """The name robots.txt groups match: `crawler/0.1.0 (...)` gives `crawler`."""
     return user_agent.split("/", 1)[0].split(" ", 1)[0] or user_agent
+
+
+MAX_REFRESH_DELAY_S = 100.0  # a longer wait is a page that reloads, not a redirect (as Scrapy)
+REFRESH_SCAN_BYTES = 4096  # where a meta refresh is looked for (as Scrapy does)
+_ASCII_WHITESPACE = " \t\n\x0c\r"
+
+
+def meta_refresh(body: bytes, page_url: str, charset: str | None = None) -> Target | None:
+    """Where an HTML page's `<meta http-equiv="refresh">` in its first REFRESH_SCAN_BYTES
+    sends the reader, if it does so within MAX_REFRESH_DELAY_S: resolved against the page's
+    `<base href>` in its encoding; not one in a comment, a script or `<noscript>`."""
+    end = REFRESH_SCAN_BYTES
+    if body.find(b"efresh", 0, end) < 0 and body.find(b"EFRESH", 0, end) < 0:
+        return None  # nearly every page: two byte searches, no parse
+    text, encoding = decode_html(body[:end], charset)
+    tree = LexborHTMLParser(text)
+    for node in tree.css("meta[http-equiv]"):
+        equiv = (node.attributes.get("http-equiv") or "").strip(_ASCII_WHITESPACE).lower()
+        if equiv != "refresh" or _inside_noscript(node):
+            continue
+        refresh = refresh_target(node.attributes.get("content") or "")
+        if refresh is None or refresh[0] >= MAX_REFRESH_DELAY_S:
+            return None
+        return resolve_link(base_url(tree, page_url), refresh[1], encoding)
+    return None
+
+
+def _inside_noscript(node: LexborNode) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent.tag == "noscript":
+            return True
+        parent = parent.parent
+    return False
+
+
+def refresh_target(content: str) -> tuple[float, str] | None:
+    """The delay and URL of a refresh's `content` as the HTML Standard reads it ("shared
+    declarative refresh steps"), or None if it is not one or names no URL."""
+    rest = content.lstrip(_ASCII_WHITESPACE)
+    digits = len(rest) - len(rest.lstrip("0123456789"))
+    if not digits and not rest.startswith("."):
+        return None
+    delay = float(rest[:digits] or 0)
+    rest = rest[digits:].lstrip("0123456789.")
+    if not rest or rest[0] not in ";," + _ASCII_WHITESPACE:
+        return None  # no URL (the page reloads itself), or not a refresh (`1e5`)
+    rest = rest.lstrip(_ASCII_WHITESPACE)
+    rest = rest[1:] if rest[:1] in (";", ",") else rest
+    rest = rest.lstrip(_ASCII_WHITESPACE)
+    if rest[:3].lower() == "url":
+        after = rest[3:].lstrip(_ASCII_WHITESPACE)
+        if after.startswith("="):
+            rest = after[1:].lstrip(_ASCII_WHITESPACE)
+    if rest[:1] in ("'", '"'):
+        quote, rest = rest[0], rest[1:]
+        rest = rest.split(quote, 1)[0]
+    url = rest.strip(_ASCII_WHITESPACE)
+    return (delay, url) if url else None

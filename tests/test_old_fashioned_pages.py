@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
-from crawler.sniff import meta_refresh, sniffed_type
+from crawler.parse import extract_links, meta_refresh, refresh_target
+from crawler.sniff import sniffed_type
 from tests.conftest import Handler, SiteFactory, link_page
 from tests.hostile import HostileServer, respond, untyped
 from tests.test_engine import crawl
@@ -152,16 +154,53 @@ async def test_meta_refreshes_get_the_checks_of_redirects(
         ("5;URL='http://x.test/a'", (5.0, "http://x.test/a")),
         ("3, /b", (3.0, "/b")),
         ("2.5 ; url = next.html", (2.0, "next.html")),
-        ("30", None),
+        (".5;url=/half", (0.0, "/half")),
+        ("30", None),  # no URL: the page reloads itself
+        ("1e5", None),  # not a refresh
         ("soon; url=/x", None),
     ],
 )
 def test_refresh_content_is_read_as_the_html_standard_says(
     content: str, expected: tuple[float, str] | None
 ) -> None:
-    html = f"<html><head><META content=\"{content}\" HTTP-EQUIV='Refresh'></head></html>"
+    assert refresh_target(content) == expected
 
-    assert meta_refresh(html.encode()) == expected
+
+@pytest.mark.parametrize(
+    ("head", "target"),
+    [
+        ("<META content=\"0; url=/next?a=1&amp;b=2\" HTTP-EQUIV='Refresh'>", "/next?a=1&b=2"),
+        ('<meta http-equiv="refresh" content="&#48;; url=/x">', "/x"),
+        ('<base href="/docs/"><meta http-equiv="refresh" content="0;url=v2/">', "/docs/v2/"),
+        ('<!-- <meta http-equiv="refresh" content="0; url=/old"> -->', None),
+        ("<script>s='<meta http-equiv=refresh content=0;url=/js>'</script>", None),
+        ('<noscript><meta http-equiv="refresh" content="0; url=/nojs"></noscript>', None),
+        ('<meta http-equiv="refresh" content="150; url=/later">', None),
+    ],
+)
+def test_a_meta_refresh_is_read_from_the_page_as_a_browser_reads_it(
+    head: str, target: str | None
+) -> None:
+    found = meta_refresh(f"<html><head>{head}</head></html>".encode(), "http://e.test/p/q")
+
+    assert (found.url if found else None) == (f"http://e.test{target}" if target else None)
+
+
+def test_a_meta_refresh_on_a_legacy_page_is_read_in_its_encoding() -> None:
+    body = '<meta http-equiv="refresh" content="0; url=/café?q=é">'.encode("cp1252")
+
+    found = meta_refresh(body, "http://e.test/", "windows-1252")
+
+    assert found is not None
+    assert found.url == "http://e.test/caf%C3%A9?q=%E9"  # path in UTF-8, query as the page
+
+
+def test_a_utf16_page_links_with_utf8_queries() -> None:
+    body = codecs.BOM_UTF16_LE + '<a href="/s?q=é">x</a>'.encode("utf-16-le")
+
+    links = extract_links(body, "http://e.test/")
+
+    assert [link.url for link in links] == ["http://e.test/s?q=%C3%A9"]
 
 
 def test_sniffing_follows_the_whatwg_html_patterns() -> None:
