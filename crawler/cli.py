@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import difflib
 import importlib
 import importlib.util
 import json
@@ -22,9 +21,10 @@ from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 from types import ModuleType
-from typing import NoReturn, TextIO
+from typing import TextIO
 
 from crawler.api import Crawler, run_async
+from crawler.arguments import CommandParser, WithExamples
 from crawler.config import (
     DEFAULTS,
     PARTS,
@@ -90,14 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _crawl_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = CommandParser(
         prog=PROG,
         usage=f"{PROG} [crawl] SEEDS [options]",
         description="Crawl from the seeds in SEEDS and store one record per URL in --db."
         f" Other commands: '{PROG} export DB', '{PROG} stats DB'. A seeds file named like a"
         f" command is crawled with '{PROG} crawl FILE'.",
         epilog=CRAWL_EXAMPLES,
-        formatter_class=_WithExamples,
+        formatter_class=WithExamples,
     )
     parser.add_argument(
         "seeds", metavar="SEEDS", help="file of seed URLs, one a line; '-' for stdin"
@@ -110,28 +110,6 @@ def _crawl_parser() -> argparse.ArgumentParser:
         for declared in fields(part):
             _add_setting(group, declared.name, setting_of(declared))
     return parser
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, suggesting the closest option for an unknown one (`--concurency`)."""
-
-    def error(self, message: str) -> NoReturn:
-        unknown = re.match(r"unrecognized arguments: (--[^\s=]+)", message)
-        if unknown:
-            options = [option for action in self._actions for option in action.option_strings]
-            close = difflib.get_close_matches(unknown.group(1), options, n=1, cutoff=0.75)
-            if close:
-                message += f"; did you mean {close[0]}?"
-        super().error(message)
-
-
-class _WithExamples(argparse.HelpFormatter):
-    """Wraps the description as usual but keeps the epilog's lines (the examples) as written."""
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        if text.startswith("examples:"):
-            return text
-        return super()._fill_text(text, width, indent)
 
 
 CRAWL_EXAMPLES = f"""examples:
@@ -254,12 +232,12 @@ def _import_module(name: str) -> ModuleType:
 
 
 def _export_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = CommandParser(
         prog=f"{PROG} export",
         description="Write one record per URL of a crawl database, or with --items the items"
         " your parsers produced.",
         epilog=EXPORT_EXAMPLES,
-        formatter_class=_WithExamples,
+        formatter_class=WithExamples,
     )
     parser.add_argument("db", metavar="DB", help="crawl database: a file, or a postgresql:// URL")
     parser.add_argument("--items", action="store_true", help="the parsers' items, not records")
@@ -279,11 +257,11 @@ def _export_parser() -> argparse.ArgumentParser:
 
 
 def _stats_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = CommandParser(
         prog=f"{PROG} stats",
         description="Counts by status, error and host; duration and rate.",
         epilog=STATS_EXAMPLES,
-        formatter_class=_WithExamples,
+        formatter_class=WithExamples,
     )
     parser.add_argument("db", metavar="DB", help="crawl database: a file, or a postgresql:// URL")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

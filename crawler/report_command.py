@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from crawler.arguments import CommandParser, WithExamples
 from crawler.html_report import ReportData, render_report
 from crawler.output_file import write_whole
 from crawler.stats_report import REFERRERS_SHOWN
@@ -16,12 +17,16 @@ DEFAULT_OUTPUT = Path("report.html")
 
 
 def report_parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog=f"{prog} report",
         description="Write a crawl's figures as one HTML file that needs nothing else (charts"
         " drawn inline, nothing fetched): pages per second, statuses, error kinds, broken links"
         " and the pages that link to them, top hosts, depths, robots and trap figures, proxies.",
-        epilog=f"example: {prog} report crawl.db --output crawl.html",
+        epilog=f"""examples:
+  {prog} report storage/crawl.db                       writes report.html here
+  {prog} report storage/crawl.db --output crawl.html
+  {prog} report postgresql://crawler:secret@db/crawl --output - > report.html""",
+        formatter_class=WithExamples,
     )
     parser.add_argument("db", metavar="DB", help="crawl database: a file, or a postgresql:// URL")
     parser.add_argument(

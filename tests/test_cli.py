@@ -22,6 +22,7 @@ from aiohttp import web
 from crawler import cli
 from crawler.config_sources import load_config
 from crawler.models import RECORD_FIELDS
+from crawler.report_command import report_parser
 from tests.conftest import Site, SiteFactory, link_page, run_cli, run_cli_measured, wait_until
 
 
@@ -218,6 +219,7 @@ async def test_a_million_seeds_are_streamed_into_the_store_not_loaded_at_once(
         (["seeds.txt", "--max-pgaes=10"], "--max-pages"),
         (["export", "c.db", "--format-csv"], "--format"),
         (["stats", "c.db", "--jsn"], "--json"),
+        (["report", "c.db", "--outptu", "r.html"], "--output"),
     ],
 )
 async def test_an_unknown_option_suggests_the_closest(
@@ -742,6 +744,7 @@ def test_help_groups_the_options_shows_defaults_as_typed_and_examples_that_work(
         (cli._crawl_parser(), True),
         (cli._export_parser(), False),
         (cli._stats_parser(), False),
+        (report_parser("crawler"), False),
     ):
         examples = parser.epilog.split("\n\n")[0].splitlines()[1:]  # type: ignore[union-attr]
         assert len(examples) >= 2
