@@ -118,7 +118,10 @@ class Nginx:
 
     def __enter__(self) -> Nginx:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        subprocess.run([nginx, "-c", str(self.conf)], check=True)
+        started = subprocess.run([nginx, "-c", str(self.conf)], capture_output=True, check=False)
+        if started.returncode != 0:
+            reason = started.stderr.decode(errors="replace").strip().splitlines()[-1:]
+            raise SystemExit(f"bench: nginx did not start ({' '.join(reason) or 'no reason'})")
         time.sleep(0.3)
         return self
 

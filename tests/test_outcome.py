@@ -258,3 +258,4 @@ def test_the_seen_cache_forgets_the_oldest_url_beyond_its_size() -> None:
     assert added == [True, True, False, True]
     assert cache.add("c") is False
     assert cache.add("a") is True  # "a" was the oldest when "c" came in
+    assert cache.unknown_of(["a", "b", "c", "d"]) == {"b", "d"}  # "b" went when "a" came back
