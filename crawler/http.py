@@ -296,7 +296,7 @@ class Fetcher:
     ) -> bool:
         """Move `response` on to its redirect target; False (with `error` set) to stop."""
         response.redirects += 1
-        target = resolve_link(URL(response.url, encoded=True), response.location or "")
+        target = resolve_link(response.url, response.location or "")
         if target is None:
             response.error = ErrorKind.INVALID_URL
             return False
