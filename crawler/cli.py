@@ -19,12 +19,14 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import TextIO
 
 from crawler.api import Crawler, run_async
 from crawler.arguments import CommandParser, WithExamples
+from crawler.changes import since_time
 from crawler.config import (
     DEFAULTS,
     PARTS,
@@ -131,6 +133,7 @@ EXPORT_EXAMPLES = f"""examples:
   {PROG} export storage/crawl.db --format csv --output pages.csv
   {PROG} export shop.db --items --with-source --format csv --output products.csv
   {PROG} export storage/crawl.db --format warc --output crawl.warc.gz   (needs --store-bodies)
+  {PROG} export storage/crawl.db --changes-since 24h     (after crawls with --recrawl-after)
   {PROG} export postgresql://crawler:secret@db/crawl | head"""
 STATS_EXAMPLES = f"""examples:
   {PROG} stats storage/crawl.db
@@ -252,8 +255,22 @@ def _export_parser() -> argparse.ArgumentParser:
         default="jsonl",
         help="default: jsonl; warc: the kept pages (crawled with --store-bodies) as WARC/1.1",
     )
+    parser.add_argument(
+        "--changes-since",
+        metavar="TIME",
+        type=_since,
+        help="instead of records, the URLs that appeared, changed or disappeared (404, 410)"
+        " since TIME: an ISO date or time (UTC unless it says), or a span before now (24h, 7d)",
+    )
     parser.add_argument("--output", metavar="FILE", type=Path, help="default: standard output")
     return parser
+
+
+def _since(text: str) -> str:
+    try:
+        return since_time(text, datetime.now(UTC))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _stats_parser() -> argparse.ArgumentParser:
@@ -272,7 +289,10 @@ def _run_subcommand(command: str, rest: list[str]) -> int:
     if command == "export":
         namespace = _export_parser().parse_args(rest)
         what = ExportRequest(
-            namespace.format, items=namespace.items, with_source=namespace.with_source
+            namespace.format,
+            items=namespace.items,
+            with_source=namespace.with_source,
+            changes_since=namespace.changes_since,
         )
         asyncio.run(export(namespace.db, what, namespace.output))
     elif command == "report":

@@ -21,6 +21,7 @@ from crawler.errors import ConfigError
 from crawler.settings import (
     Setting,
     count,
+    duration,
     matching,
     one_of,
     optional_path,
@@ -201,6 +202,12 @@ class CrawlScope(_Part):
     )
     allow_private_networks: bool = switch(
         False, "also fetch loopback, private and link-local addresses that no seed names"
+    )
+    recrawl_after: float | None = duration(
+        None,
+        "fetch again the records older than this (30m, 12h, 7d), each asked for only if it"
+        " changed (If-None-Match, If-Modified-Since); off: a rerun fetches only what is new",
+        example='"20h"',
     )
 
 

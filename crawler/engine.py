@@ -35,6 +35,7 @@ from crawler.models import (
 from crawler.outcome import given_up
 from crawler.processor import LinkFollower, PageProcessor
 from crawler.progress import CrawlProgress
+from crawler.recrawl import queue_recrawl
 from crawler.seeds import QueuedSeeds, queue_seeds
 from crawler.store import Storage
 from crawler.urls import ScopePolicy
@@ -138,6 +139,7 @@ class Engine:
         try:
             with signals_handled(handle_signals, self.handle_signal):
                 queued = await queue_seeds(self._storage, seeds, is_stopping=lambda: self._stopping)
+                await queue_recrawl(self._storage, self._config)
                 await self._run(queued)
         finally:
             if self._grace_timer is not None:
@@ -162,6 +164,7 @@ class Engine:
         scope = ScopePolicy(config.scope, seeds.hostnames, allow=config.allow, deny=config.deny)
         totals = await self._storage.totals(by_host=config.max_pages_per_host is not None)
         self.progress.done_before = totals.done
+        self.progress.records = totals.recorded
         frontier = Frontier(
             self._storage,
             config,

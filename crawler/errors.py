@@ -77,6 +77,22 @@ blocked_address, host_failed), what went wrong on its own side (proxy, handler, 
 internal), and a page that came but was too large."""
 
 
+TRANSIENT_KINDS = frozenset(
+    {
+        ErrorKind.TIMEOUT,
+        ErrorKind.CONNECTION,
+        ErrorKind.DNS,
+        ErrorKind.PROXY,
+        ErrorKind.TLS,
+        ErrorKind.PROTOCOL,
+        ErrorKind.HOST_FAILED,
+        ErrorKind.STALLED,
+    }
+)
+"""The kinds where no answer came, for now: a refetch that ends so keeps the page's last
+record (a recrawl must not trade a page for a timeout), and the next recrawl tries again."""
+
+
 class CrawlerError(Exception):
     """Root of every error this package raises on purpose."""
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal, TextIO, cast
 
+from crawler.changes import changes_since, write_changes
 from crawler.errors import UsageError
 from crawler.export import EXPORT_FORMATS, write_items, write_records
 from crawler.output_file import whole_file
@@ -29,10 +30,14 @@ class ExportRequest:
     output_format: OutputFormat
     items: bool = False
     with_source: bool = False
+    changes_since: str | None = None
+    """A `fetched_at` time: write what appeared, changed or disappeared since, not records."""
 
     def __post_init__(self) -> None:
         if self.output_format == "warc" and self.items:
             raise UsageError("WARC holds pages, not items: --items cannot be written as WARC")
+        if self.changes_since is not None and (self.items or self.output_format == "warc"):
+            raise UsageError("--changes-since writes JSON Lines or CSV of records, not items")
 
     @property
     def binary(self) -> bool:
@@ -54,6 +59,10 @@ class ExportRequest:
                 )
             return counts.responses + counts.revisits
         text = cast(TextIO, output)
+        if self.changes_since is not None:
+            history = storage.iter_history(self.changes_since)
+            changes = changes_since(history, self.changes_since)
+            return await write_changes(changes, text, self.output_format)
         if self.items:
             return await write_items(
                 storage.iter_items, text, self.output_format, with_source=self.with_source

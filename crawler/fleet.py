@@ -22,6 +22,7 @@ from crawler.engine import signals_handled
 from crawler.errors import ConfigError, StorageError
 from crawler.exit_codes import combined_exit_code
 from crawler.progress import CrawlProgress, is_live, report_end, show_progress
+from crawler.recrawl import queue_recrawl
 from crawler.store import Storage, open_storage
 from crawler.urls import mask_credentials
 
@@ -52,6 +53,7 @@ async def run_fleet(config: Config, arguments: Sequence[str], seeds: str) -> int
     storage = await open_storage(config.db, config=config)
     progress = CrawlProgress()  # no percentage: max_pages holds per process
     try:
+        await queue_recrawl(storage, config)  # once, before the processes: they find it done
         progress.done_before = (await storage.totals()).done
         with _seeds_file(seeds) as seeds_path:
             port = config.metrics_port
@@ -125,6 +127,7 @@ async def _watch(storage: Storage, progress: CrawlProgress, config: Config) -> N
 async def _update(storage: Storage, progress: CrawlProgress) -> None:
     totals = await storage.totals()
     progress.done = totals.done - progress.done_before
+    progress.records = totals.recorded
     progress.queued = totals.queued
 
 

@@ -225,11 +225,15 @@ class Fetcher:
             response.method = request.options.method
             response.data = request.options.body
         hops: list[Target] = []
+        # A recrawl asks for the page only if it changed; redirect hops are asked for plainly.
+        sent = headers
+        if request.last is not None and request.last.conditional_headers():
+            sent = {**(headers or {}), **request.last.conditional_headers()}
         try:
-            while await self._get(response, headers, proxy) and await self._follow(
+            while await self._get(response, sent, proxy) and await self._follow(
                 response, hops, check_hop
             ):
-                pass
+                sent = headers
         except FetchError as exc:
             response.error = exc.kind
         except FETCH_FAILURES as exc:

@@ -9,6 +9,7 @@ import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Literal, NamedTuple
 
 from crawler.errors import ErrorKind
@@ -41,9 +42,11 @@ class Target(NamedTuple):
     hostname: str  # scope key: the host alone, lower-case, IDNA-encoded
 
 
-def utc_timestamp() -> str:
-    """Now as ISO-8601 UTC with milliseconds: `2026-11-25T14:59:43.004Z`."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def utc_timestamp(at: float | None = None) -> str:
+    """Now (or `at`, epoch seconds) as ISO-8601 UTC with milliseconds: `2026-11-25T14:59:43.004Z`,
+    the form of a record's `fetched_at` (these strings sort as the times do)."""
+    moment = datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,33 @@ class RequestOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class Validators:
+    """What a response said to recognise it by later (`ETag`, `Last-Modified`)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def conditional_headers(self) -> dict[str, str]:
+        """The headers that ask for the page only if it changed since."""
+        headers = {}
+        if self.etag is not None:
+            headers["If-None-Match"] = self.etag
+        if self.last_modified is not None:
+            headers["If-Modified-Since"] = self.last_modified
+        return headers
+
+
+class Kept(Enum):
+    """Why a refetch leaves the page's record as it was."""
+
+    UNCHANGED = "unchanged"
+    """304 Not Modified: the record stands, fetched again now."""
+    TRANSIENT = "transient"
+    """No answer, or a 429 or 5xx, this time: the record stands as last fetched, and the next
+    recrawl tries again."""
+
+
+@dataclass(frozen=True, slots=True)
 class CrawlRequest:
     """A canonical URL to fetch; `id` is its row in the store once it has one."""
 
@@ -72,6 +102,9 @@ class CrawlRequest:
     retries: int = 0
     id: int | None = None
     options: RequestOptions | None = None
+    last: Validators | None = None
+    """Set when the URL has a record already (a recrawl): the validators of its last answer
+    (both None when it gave none)."""
 
     @property
     def dedup_key(self) -> str:
@@ -169,6 +202,10 @@ class Outcome:
     linked: tuple[str, ...] = ()
     """Canonical URLs the page links to, each once, that were not known to be fine when it was
     decided: the store keeps these links, so a broken link can name the pages that refer to it."""
+    validators: Validators | None = None
+    """Those of a page answered without a redirect, kept for its next fetch."""
+    kept: Kept | None = None
+    """Set when a refetch leaves the record as it was: only its history and state change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,12 +270,15 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class Totals:
-    """How far a crawl is: records done, requests queued (or claimed), records by host."""
+    """How far a crawl is: requests done and queued (or claimed) in this round of it, the
+    done ones by host, and the records held."""
 
     done: int
     queued: int
     done_by_host: Mapping[str, int] = field(default_factory=dict)
     """Filled only when asked for: it counts the whole store."""
+    recorded: int = 0
+    """Rows with a record: `done`, and with a recrawl also the records queued again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +334,37 @@ class BrokenLink:
     """In alphabetical order, at most as many as were asked for."""
     referrer_count: int
     """All the referring pages the crawl knows of, shown or not."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """One row of a URL's history: a fetch that was recorded, or that left the record as it was
+    (`kept`: a 304, or a transient failure of a refetch)."""
+
+    url: str
+    fetched_at: str
+    status: int | None
+    sha256: str | None
+    error: str | None
+    kept: bool
+
+
+ChangeKind = Literal["appeared", "changed", "disappeared"]
+CHANGE_FIELDS = ("url", "change", "at", "status")
+"""The fields of `export --changes-since`, in order (a public contract: see the README)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What became of a URL since a given time, and when it was seen (`at`)."""
+
+    url: str
+    change: ChangeKind
+    at: str
+    status: int | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in CHANGE_FIELDS}
 
 
 StopReason = Literal["finished", "stopped", "stalled"]

@@ -10,25 +10,29 @@ import hashlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from http import HTTPStatus
 from typing import final
 
 from crawler.capture import capture_of
 from crawler.config import Config, StoreBodies
-from crawler.errors import ErrorKind
+from crawler.errors import TRANSIENT_KINDS, ErrorKind
 from crawler.models import (
     CrawlRequest,
     FetchResult,
     FollowRequest,
     HttpCapture,
+    Kept,
     Outcome,
     PageOutput,
     PageRecord,
     Target,
+    Validators,
 )
 from crawler.parse import NOINDEX_DIRECTIVES, MetaRobots, header_directives, meta_says_noindex
 from crawler.urls import QueryCounter, ScopePolicy, TrapLimits, trap_reason
 
 SEEN_CACHE_SIZE = 50_000
+MAX_VALIDATOR_LENGTH = 512  # a longer ETag or Last-Modified is not kept (nor sent back)
 
 
 @final
@@ -114,6 +118,9 @@ class OutcomePolicy:
         """The page's record (the page step's error, if any, wins over the fetch's), records for
         the redirect hops, the links and requests worth queueing, the body to keep, its items."""
         request = result.request
+        kept = kept_as_it_was(result)
+        if kept is not None:
+            return Outcome(request, record_of(result, result.error), kept=kept)
         record = record_of(result, output.error or result.error)
         if record.error is None and (record.status or 0) < 400:
             self._remember_fine(request, result)
@@ -134,6 +141,7 @@ class OutcomePolicy:
             self._capture_to_keep(result),
             output.items,
             tuple(self._fine.unknown_of(found.linked)),
+            validators_of(result),
         )
 
     def _remember_fine(self, request: CrawlRequest, result: FetchResult) -> None:
@@ -267,4 +275,33 @@ def record_of(result: FetchResult, error: ErrorKind | str | None) -> PageRecord:
 
 def given_up(request: CrawlRequest, kind: ErrorKind) -> Outcome:
     """The outcome of a request that got no answer at all (a stalled one, say)."""
-    return Outcome(request, record_of(FetchResult.failed(request, kind), kind))
+    result = FetchResult.failed(request, kind)
+    return Outcome(request, record_of(result, kind), kept=kept_as_it_was(result))
+
+
+def kept_as_it_was(result: FetchResult) -> Kept | None:
+    """Why a refetch leaves the page's record as it was, if it does: a 304 to the conditional
+    request, or an answer that says nothing of the page (none, a 429 or a 5xx)."""
+    last = result.request.last
+    if last is None:
+        return None
+    if result.status == HTTPStatus.NOT_MODIFIED and not result.hops and last != Validators():
+        return Kept.UNCHANGED
+    status = result.status or 0
+    if result.error in TRANSIENT_KINDS or status == HTTPStatus.TOO_MANY_REQUESTS or status >= 500:
+        return Kept.TRANSIENT
+    return None
+
+
+def validators_of(result: FetchResult) -> Validators | None:
+    """The validators of a page answered 200 without a redirect, if it gave any (sensibly
+    short): a recrawl asks for it again only if it changed."""
+    if result.status != HTTPStatus.OK or result.hops:
+        return None
+    headers = result.headers
+    etag, last_modified = headers.get("ETag"), headers.get("Last-Modified")
+    validators = Validators(
+        etag if etag and len(etag) <= MAX_VALIDATOR_LENGTH else None,
+        last_modified if last_modified and len(last_modified) <= MAX_VALIDATOR_LENGTH else None,
+    )
+    return None if validators == Validators() else validators

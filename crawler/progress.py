@@ -33,6 +33,10 @@ class CrawlProgress:
     done: int = 0
     errors: int = 0
     done_before: int = 0
+    records: int = 0
+    """Records the database holds, as last counted."""
+    unchanged: int = 0
+    """Pages fetched again by a recrawl that the server said had not changed (304)."""
     queued: int = 0
     in_flight: int = 0
     max_pages: int | None = None
@@ -130,6 +134,7 @@ def log_fields(progress: CrawlProgress) -> dict[str, object]:
     return {
         "pages": progress.done,
         "errors": progress.errors,
+        "unchanged": progress.unchanged,
         "queued": progress.queued,
         "in_flight": progress.in_flight,
         "pages_per_s": round(progress.rate, 1),
@@ -139,9 +144,11 @@ def log_fields(progress: CrawlProgress) -> dict[str, object]:
 
 def summary_lines(progress: CrawlProgress, ended: str, records: int, db: str) -> list[str]:
     """The end of a run for a person at a terminal, in lines of at most 80 columns."""
+    unchanged = f", {progress.unchanged:,} unchanged" if progress.unchanged else ""
     return [
         f"crawl {ended} after {clock(progress.elapsed_s)}",
-        f"  pages    {progress.done:,} ({progress.errors:,} errors), {progress.rate:,.1f} pages/s",
+        f"  pages    {progress.done:,} ({progress.errors:,} errors{unchanged}),"
+        f" {progress.rate:,.1f} pages/s",
         f"  queued   {progress.queued:,}",
         f"  records  {records:,} in {db}",
     ]
@@ -152,7 +159,7 @@ def report_end(
 ) -> None:
     """How the run ended: lines on the terminal that showed the live display, else a log line
     (with `fields` among its extra fields)."""
-    records = progress.done_before + progress.done
+    records = progress.records
     if live:
         print("\n".join(summary_lines(progress, ended, records, db)), file=sys.stderr)
         return

@@ -102,6 +102,20 @@ def seconds(default: T, help: str, *, allow_zero: bool = True) -> T:
     return setting(default, help, check=check, parse=parse_number, metavar="SECONDS")
 
 
+def duration(default: T, help: str, *, example: str | None = None, unset: str = "off") -> T:
+    """A span of time (`DURATION`): `90s`, `30m`, `12h`, `7d`, `2w`, or seconds as a number;
+    with a default of None, None means `unset`."""
+    return setting(
+        default,
+        help,
+        check=optional_duration,
+        parse=_parse_optional_text,
+        metavar="DURATION",
+        example=example,
+        unset=unset,
+    )
+
+
 def switch(default: T, help: str) -> T:
     """On or off: a flag (`--name`, or `--no-name` when on by default)."""
     return setting(default, help, check=boolean, parse=parse_bool, metavar="BOOL")
@@ -155,6 +169,25 @@ def _text_as_is(text: str) -> object:
     return text
 
 
+def _parse_optional_text(text: str) -> object:
+    return None if text.strip().lower() in ("", "none", "off") else text
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in `90s`, `30m`, `12h`, `7d`, `2w` or `3600`; raises `ValueError` otherwise."""
+    match = _DURATION.fullmatch(text.lower())
+    if match is None:
+        raise ValueError(f"expected a duration such as 30m, 12h or 7d, got {text!r}")
+    seconds = float(match[1]) * DURATION_UNITS[match[2] or "s"]
+    if seconds <= 0 or not math.isfinite(seconds):
+        raise ValueError(f"must be longer than 0, got {text!r}")
+    return seconds
+
+
 # Checks: each returns the value as the setting keeps it, or raises with the reason.
 
 
@@ -193,6 +226,16 @@ def number(minimum: float, *, allow_minimum: bool = True) -> Check:
         return found
 
     return check
+
+
+def optional_duration(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return parse_duration(value)
+    seconds = number(0, allow_minimum=False)(value)
+    assert isinstance(seconds, float)
+    return seconds
 
 
 def choice(choices: tuple[str, ...]) -> Check:

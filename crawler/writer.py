@@ -11,7 +11,7 @@ from typing import final
 
 from crawler.frontier import Frontier
 from crawler.metrics import CrawlMetrics
-from crawler.models import Outcome
+from crawler.models import Kept, Outcome
 from crawler.progress import CrawlProgress
 from crawler.store import Storage
 
@@ -54,10 +54,20 @@ class RecordWriter:
                 if self._metrics is not None:
                     self._metrics.stored(batch)
                 self._progress.done += len(batch)
-                self._progress.errors += sum(1 for o in batch if o.record.error is not None)
+                self._count(batch)
                 self._frontier.settle(len(batch), discovered=discovered)
             if self._closing:
                 return
+
+    def _count(self, batch: list[Outcome]) -> None:
+        progress = self._progress
+        for outcome in batch:
+            if outcome.record.error is not None:
+                progress.errors += 1
+            if outcome.request.last is None:
+                progress.records += 1
+            elif outcome.kept is Kept.UNCHANGED:
+                progress.unchanged += 1
 
     async def close(self) -> None:
         """Store everything submitted, then end `run()`."""

@@ -16,6 +16,7 @@ from crawler.models import (
     Claim,
     CrawlRequest,
     CrawlStats,
+    Fetch,
     HttpCapture,
     ItemRecord,
     Outcome,
@@ -46,6 +47,10 @@ class Storage(Protocol):
         """Record finished requests, with their items, bodies and redirect hops, and queue what
         they discovered, all in one transaction. Returns how many discovered requests were new."""
 
+    async def requeue_recorded(self, fetched_before: str) -> int:
+        """Queue again every plain GET recorded before `fetched_before` (a `fetched_at` time);
+        each keeps its record until its new fetch is stored. Returns how many were queued."""
+
     async def release(
         self, requests: Sequence[CrawlRequest], *, not_before: float | None = None
     ) -> None:
@@ -66,6 +71,11 @@ class Storage(Protocol):
 
     def iter_items(self) -> AsyncGenerator[ItemRecord, None]:
         """Every item the parsers produced, in the order they were stored."""
+
+    def iter_history(self, since: str) -> AsyncGenerator[Fetch, None]:
+        """The whole history of every URL fetched at or after `since` (a `fetched_at` time),
+        URL by URL in queue order, each in time order. Raises `StorageError` for a database
+        made before history was kept."""
 
     def iter_captures(self) -> AsyncGenerator[tuple[PageRecord, HttpCapture], None]:
         """Every record whose exchange was kept (`store_bodies`), with it, in record order."""

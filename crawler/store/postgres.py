@@ -27,6 +27,7 @@ from crawler.models import (
     Claim,
     CrawlRequest,
     CrawlStats,
+    Fetch,
     HttpCapture,
     ItemRecord,
     Outcome,
@@ -46,13 +47,19 @@ from crawler.store.referrers import (
     assemble_broken_links,
 )
 from crawler.store.rows import (
+    HAS_RECORD,
+    HISTORY_SINCE,
     RECORD_COLUMNS,
     capture_from,
     capture_row,
     finish_row,
+    history_row,
+    item_rows,
+    kept_row,
     options_row,
     proxy_figures,
     redirected_row,
+    refetched_ids,
 )
 from crawler.urls import mask_credentials
 
@@ -157,25 +164,19 @@ class PostgresStorage:
         worker = self._leases.worker
 
         async def record(connection: Connection) -> int:
-            await connection.executemany(sql.FINISH, [(*finish_row(o), worker) for o in outcomes])
-            # In one order, so two processes recording the same hops cannot deadlock.
-            redirected = sorted(redirected_row(*pair) for o in outcomes for pair in o.redirected)
-            if redirected:
-                await connection.executemany(sql.RECORD_REDIRECTED, redirected)
+            await _record(connection, outcomes, worker, self._link_rows)
             if limits:
                 await connection.executemany(sql.COUNT, sorted(limits.items()))
-            items = [(i.url, i.handler, i.data) for o in outcomes for i in o.items]
-            if items:
-                await connection.executemany(sql.ADD_ITEM, items)
-            captured = sorted(row for row in map(capture_row, outcomes) if row is not None)
-            if captured:
-                await connection.executemany(sql.KEEP_CAPTURE, captured)
-            links = self._link_rows.rows(outcomes)
-            if links:
-                await connection.executemany(sql.KEEP_LINKS, links)
             return await _insert(connection, discovered) if discovered else 0
 
         return await self._write(record)
+
+    async def requeue_recorded(self, fetched_before: str) -> int:
+        async def requeue(connection: Connection) -> int:
+            status = await connection.execute(sql.REQUEUE_RECORDED, fetched_before)
+            return int(status.split()[-1])
+
+        return await self._write(requeue)
 
     async def release(
         self, requests: Sequence[CrawlRequest], *, not_before: float | None = None
@@ -191,9 +192,9 @@ class PostgresStorage:
 
     async def totals(self, *, by_host: bool = False) -> Totals:
         async with self._connection() as connection:
-            done, queued = await _row(connection, sql.TOTALS)
-            hosts = await _grouped(connection, "host") if by_host else {}
-        return Totals(done, queued, hosts)
+            done, queued, recorded = await _row(connection, sql.TOTALS)
+            hosts = await _grouped(connection, "host", sql.THIS_ROUND) if by_host else {}
+        return Totals(done, queued, hosts, recorded)
 
     async def save_run(self, end: RunEnd) -> None:
         if end.host_budget is None and not end.proxies:
@@ -221,6 +222,12 @@ class PostgresStorage:
             async for url, handler, data in rows:
                 yield ItemRecord(url, handler, data)
 
+    async def iter_history(self, since: str) -> AsyncGenerator[Fetch, None]:
+        query = HISTORY_SINCE.format(since="$1")
+        async with contextlib.aclosing(self._rows(query, since)) as rows:
+            async for url, fetched_at, status, sha256, error, kept in rows:
+                yield Fetch(url, fetched_at, status, sha256, error, bool(kept))
+
     async def iter_captures(self) -> AsyncGenerator[tuple[PageRecord, HttpCapture], None]:
         width = RECORD_COLUMNS.count(",") + 1
         async with contextlib.aclosing(self._rows(sql.CAPTURES)) as rows:
@@ -229,7 +236,7 @@ class PostgresStorage:
 
     async def stats(self) -> CrawlStats:
         async with self._connection() as connection:
-            done, queued = await _row(connection, sql.TOTALS)
+            _, queued, done = await _row(connection, sql.TOTALS)
             first, last = await _row(connection, sql.FETCHED_BETWEEN)
             counters = await connection.fetch(sql.COUNTERS)
             proxies = await connection.fetch(sql.PROXIES)
@@ -283,9 +290,9 @@ class PostgresStorage:
             await asyncio.gather(self._renewer, return_exceptions=True)
         self._pool.terminate()
 
-    async def _rows(self, query: str) -> AsyncGenerator[asyncpg.Record, None]:
+    async def _rows(self, query: str, *arguments: object) -> AsyncGenerator[asyncpg.Record, None]:
         async with self._connection() as connection, connection.transaction():
-            async for row in connection.cursor(query, prefetch=1000):
+            async for row in connection.cursor(query, *arguments, prefetch=1000):
                 yield row
 
     async def _write(self, work: Callable[[Connection], Awaitable[T]]) -> T:
@@ -326,14 +333,48 @@ async def _insert(connection: Connection, requests: Sequence[CrawlRequest]) -> i
     return int(await connection.fetchval(sql.INSERT_REQUESTS, *columns))
 
 
+async def _record(
+    connection: Connection, outcomes: Sequence[Outcome], worker: str, link_rows: LinkRows
+) -> None:
+    """Store the outcomes claimed by `worker`: records (or kept ones), history, redirect hops,
+    items, bodies and links; what a refetch replaces goes first."""
+    execute = connection.executemany
+    await execute(sql.ADD_HISTORY, [(*history_row(o), worker) for o in outcomes])
+    await execute(sql.FINISH, [(*finish_row(o), worker) for o in outcomes if o.kept is None])
+    kept = [(*kept_row(o), worker) for o in outcomes if o.kept is not None]
+    if kept:
+        await execute(sql.KEEP_RECORD, kept)
+    refetched = sorted(refetched_ids(outcomes))
+    for forget in sql.FORGET_REPLACED if refetched else ():
+        await execute(forget, refetched)
+    # In one order, so two processes recording the same hops cannot deadlock.
+    hops = sorted(
+        (pair for outcome in outcomes for pair in outcome.redirected), key=lambda hop: hop[0].url
+    )
+    if hops:
+        await execute(sql.RECORD_REDIRECTED, [redirected_row(*hop) for hop in hops])
+        await execute(sql.REDIRECTED_HISTORY, [(r.url, h.fetched_at) for r, h in hops])
+    items = item_rows(outcomes)
+    if items:
+        await execute(sql.ADD_ITEM, items)
+    captured = sorted(row for row in map(capture_row, outcomes) if row is not None)
+    if captured:
+        await execute(sql.KEEP_CAPTURE, captured)
+    links = link_rows.rows(outcomes)
+    if links:
+        await execute(sql.KEEP_LINKS, links)
+
+
 async def _row(connection: Connection, query: str) -> asyncpg.Record:
     row = await connection.fetchrow(query)
     assert row is not None  # an aggregate always gives one row
     return row
 
 
-async def _grouped(connection: Connection, expression: str) -> dict[str, int]:
-    rows = await connection.fetch(sql.GROUPED.format(expression=expression))
+async def _grouped(
+    connection: Connection, expression: str, which: str = HAS_RECORD
+) -> dict[str, int]:
+    rows = await connection.fetch(sql.GROUPED.format(expression=expression, which=which))
     return {str(row["key"]): row["n"] for row in rows}
 
 

@@ -18,7 +18,7 @@ import asyncpg
 from crawler.models import CrawlRequest
 from crawler.store import postgres_queries as sql
 from crawler.store.postgres_schema import Connection
-from crawler.store.rows import options_of
+from crawler.store.rows import last_validators, options_of
 
 log = logging.getLogger("crawler")
 
@@ -160,4 +160,5 @@ def _request_of(row: asyncpg.Record) -> CrawlRequest:
     return CrawlRequest(
         row["url"], row["host"], row["depth"], row["parent"], row["retries"], row["id"],
         options_of(options),
+        last_validators(row["etag"], row["last_modified"], row["recorded"]),
     )  # fmt: skip

@@ -6,7 +6,14 @@ Only `crawler.store.postgres` uses it. `$n` are asyncpg's parameters; times are 
 from __future__ import annotations
 
 from crawler.store.postgres_schema import CLAIMED, DONE, QUEUED
-from crawler.store.rows import CAPTURE_COLUMNS, PROXY_FIGURES, RECORD_COLUMNS, RESULT_COLUMNS
+from crawler.store.rows import (
+    CAPTURE_COLUMNS,
+    HAS_RECORD,
+    HISTORY_COLUMNS,
+    PROXY_FIGURES,
+    RECORD_COLUMNS,
+    RESULT_COLUMNS,
+)
 
 OPTION_COLUMNS = ("variant", "priority", "method", "headers", "request_body", "meta", "handler")
 # Each test probes one partial index (urls_queued or urls_claimed) by host: no OR across them,
@@ -90,7 +97,8 @@ ORDER BY wanted.host, picked.priority DESC, picked.depth, picked.id
 """
 CLAIM = f"""
 UPDATE urls SET state = {CLAIMED}, claimed_by = $1 WHERE id = ANY($2::bigint[])
-RETURNING id, url, host, depth, parent, retries, {", ".join(OPTION_COLUMNS)}
+RETURNING id, url, host, depth, parent, retries, {", ".join(OPTION_COLUMNS)},
+    etag, last_modified, fetched_at IS NOT NULL AS recorded
 """
 
 # Hosts $2 of worker $1 with nothing ready or claimed go back: others may take them at $4.
@@ -128,22 +136,50 @@ SELECT min(due) FROM (
 ) AS dues
 """
 
-_RESULTS = RESULT_COLUMNS.split(", ")
+_RESULTS = [*RESULT_COLUMNS.split(", "), "etag", "last_modified"]
 # Recorded only while still claimed by the worker (last parameter): a claim taken over by
-# another process is that process's to record.
+# another process is that process's to record. The parameters are those of `rows.finish_row`.
 FINISH = (
     f"UPDATE urls SET state = {DONE}, claimed_by = NULL, "
     + ", ".join(f"{column} = ${n}" for n, column in enumerate(_RESULTS, start=1))
     + f" WHERE id = ${len(_RESULTS) + 1} AND claimed_by = ${len(_RESULTS) + 2}"
 )
+# A refetch that leaves the record as it was (see `rows.kept_row`).
+KEEP_RECORD = (
+    f"UPDATE urls SET state = {DONE}, claimed_by = NULL, fetched_at = coalesce($1, fetched_at),"
+    " elapsed_ms = coalesce($2, elapsed_ms) WHERE id = $3 AND claimed_by = $4"
+)
+ADD_HISTORY = (
+    f"INSERT INTO history ({HISTORY_COLUMNS})"
+    " SELECT $1::bigint, $2::text, $3::int, $4::text, $5::text, $6::smallint"
+    " WHERE EXISTS (SELECT 1 FROM urls WHERE id = $1 AND claimed_by = $7)"
+)
 # A URL a redirect chain passed through: recorded unless it is already claimed or decided.
+_HOP_RESULTS = RESULT_COLUMNS.split(", ")
 RECORD_REDIRECTED = (
     f"INSERT INTO urls (url, host, depth, parent, state, {RESULT_COLUMNS})"
     f" VALUES ($1, $2, $3, $4, {DONE}, "
-    + ", ".join(f"${n}" for n in range(5, len(_RESULTS) + 5))
+    + ", ".join(f"${n}" for n in range(5, len(_HOP_RESULTS) + 5))
     + f") ON CONFLICT (url, variant) DO UPDATE SET state = {DONE}, "
-    + ", ".join(f"{column} = excluded.{column}" for column in _RESULTS if column != "retries")
-    + f" WHERE urls.state = {QUEUED}"
+    + ", ".join(f"{column} = excluded.{column}" for column in _HOP_RESULTS if column != "retries")
+    + f", etag = NULL, last_modified = NULL WHERE urls.state = {QUEUED}"
+)
+# Its history: the row, if the record above is the one stored (URL, fetched_at).
+REDIRECTED_HISTORY = (
+    f"INSERT INTO history ({HISTORY_COLUMNS})"
+    " SELECT id, fetched_at, status, sha256, error, 0 FROM urls"
+    " WHERE url = $1 AND variant = '' AND fetched_at = $2"
+)
+# What a refetched page replaces: its items, body and links, by its id.
+FORGET_REPLACED = (
+    "DELETE FROM items WHERE page = $1",
+    "DELETE FROM bodies WHERE id = $1",
+    "DELETE FROM links WHERE id = $1",
+)
+# A recrawl: the GETs recorded before a time are queued again, keeping their records.
+REQUEUE_RECORDED = (
+    f"UPDATE urls SET state = {QUEUED}, retries = 0, not_before = NULL"
+    f" WHERE state = {DONE} AND method IS NULL AND fetched_at < $1"
 )
 RELEASE = (
     f"UPDATE urls SET state = {QUEUED}, retries = $1, not_before = $2, claimed_by = NULL"
@@ -167,7 +203,7 @@ KEEP_LINKS = (
     "INSERT INTO links (id, targets) VALUES ($1, $2)"
     " ON CONFLICT (id) DO UPDATE SET targets = excluded.targets"
 )
-ADD_ITEM = "INSERT INTO items (url, handler, data) VALUES ($1, $2, $3)"
+ADD_ITEM = "INSERT INTO items (url, handler, data, page) VALUES ($1, $2, $3, $4)"
 KEEP_CAPTURE = (
     f"INSERT INTO bodies (id, {CAPTURE_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
     " ON CONFLICT (id) DO UPDATE SET body = excluded.body, codec = excluded.codec,"
@@ -182,24 +218,27 @@ SAVE_PROXY = (
 
 IS_RECORDED = f"SELECT 1 FROM urls WHERE url = $1 AND variant = '' AND state = {DONE}"
 TOTALS = (
-    f"SELECT count(*) FILTER (WHERE state = {DONE}), count(*) FILTER (WHERE state < {DONE})"
-    " FROM urls"
+    f"SELECT count(*) FILTER (WHERE state = {DONE}), count(*) FILTER (WHERE state < {DONE}),"
+    f" count(*) FILTER (WHERE {HAS_RECORD}) FROM urls"
 )
 OVER_HOST_BUDGET = (
     f"SELECT count(*) FROM urls WHERE state = {QUEUED} AND host IN"
     f" (SELECT host FROM urls WHERE state = {DONE} GROUP BY host HAVING count(*) >= $1)"
 )
-RECORDS = f"SELECT {RECORD_COLUMNS} FROM urls WHERE state = {DONE} ORDER BY id"
+RECORDS = f"SELECT {RECORD_COLUMNS} FROM urls WHERE {HAS_RECORD} ORDER BY id"
 CAPTURES = (
     f"SELECT {RECORD_COLUMNS}, {CAPTURE_COLUMNS} FROM urls JOIN bodies USING (id)"
-    f" WHERE state = {DONE} ORDER BY id"
+    f" WHERE {HAS_RECORD} ORDER BY id"
 )
+
 ITEMS = "SELECT url, handler, data FROM items ORDER BY id"
-FETCHED_BETWEEN = f"SELECT min(fetched_at), max(fetched_at) FROM urls WHERE state = {DONE}"
+FETCHED_BETWEEN = f"SELECT min(fetched_at), max(fetched_at) FROM urls WHERE {HAS_RECORD}"
 COUNTERS = "SELECT name, value FROM counters ORDER BY name"
 PROXIES = f"SELECT proxy, {', '.join(PROXY_FIGURES)} FROM proxies ORDER BY proxy"
 COUNT_ITEMS = "SELECT count(*) FROM items"
+# Records (or this round's, by `state`) grouped by an expression, most first.
 GROUPED = (
-    "SELECT {expression} AS key, count(*) AS n FROM urls"
-    f" WHERE state = {DONE} GROUP BY key ORDER BY n DESC, key"
+    "SELECT {expression} AS key, count(*) AS n FROM urls WHERE {which}"
+    " GROUP BY key ORDER BY n DESC, key"
 )
+THIS_ROUND = f"state = {DONE}"

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 Connection: TypeAlias = "PoolConnectionProxy[Record]"
 """A connection taken from the pool."""
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 QUEUED, CLAIMED, DONE = 0, 1, 2  # the values of urls.state, as in the SQLite file
 _SCHEMA_LOCK = 4_747_001  # an advisory lock: processes starting together create tables once
 
@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS urls (
     meta         TEXT,
     handler      TEXT,
     claimed_by   TEXT,
+    etag         TEXT,
+    last_modified TEXT,
     UNIQUE (url, variant)
 );
 CREATE INDEX IF NOT EXISTS urls_queued ON urls (host, priority DESC, depth, id)
@@ -81,7 +83,16 @@ CREATE TABLE IF NOT EXISTS items (
     id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     url     TEXT NOT NULL,
     handler TEXT NOT NULL,
-    data    TEXT NOT NULL
+    data    TEXT NOT NULL,
+    page    BIGINT
+);
+CREATE TABLE IF NOT EXISTS history (
+    id         BIGINT   NOT NULL,
+    fetched_at TEXT     NOT NULL,
+    status     INTEGER,
+    sha256     TEXT,
+    error      TEXT,
+    kept       SMALLINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS links (
     id      BIGINT PRIMARY KEY,
@@ -102,7 +113,17 @@ _UPGRADES = {
     # Version 3 keeps links (those of pages recorded before have only their `parent`); SCHEMA
     # has made the table by the time the steps run.
     "2": "SELECT 1;",
+    # Version 4 recrawls: validators, items by page (replaced when it changes), and history,
+    # which starts with the records as they are.
+    "3": "ALTER TABLE urls ADD COLUMN IF NOT EXISTS etag TEXT,"
+    " ADD COLUMN IF NOT EXISTS last_modified TEXT;"
+    " ALTER TABLE items ADD COLUMN IF NOT EXISTS page BIGINT;"
+    " UPDATE items SET page = urls.id FROM urls WHERE urls.url = items.url AND variant = '';"
+    " INSERT INTO history SELECT id, fetched_at, status, sha256, error, 0 FROM urls"
+    " WHERE fetched_at IS NOT NULL ORDER BY id;",
 }
+# What needs the columns the steps add: made once they have run.
+_AFTER_UPGRADES = "CREATE INDEX IF NOT EXISTS items_page ON items (page);"
 
 
 async def prepare(connection: Connection, shown: str, *, read_only: bool) -> None:
@@ -113,6 +134,7 @@ async def prepare(connection: Connection, shown: str, *, read_only: bool) -> Non
             await connection.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
             await connection.execute(SCHEMA)
             await _upgrade(connection)
+            await connection.execute(_AFTER_UPGRADES)
     has_meta = await connection.fetchval("SELECT to_regclass('meta') IS NOT NULL")
     found = None
     if has_meta:

@@ -14,16 +14,16 @@ from typing import Any, final
 
 from crawler.errors import BROKEN_LINK_KINDS
 from crawler.models import BrokenLink, Outcome
+from crawler.store.rows import HAS_RECORD
 
 try:
     from compression import zstd  # type: ignore[import-not-found, unused-ignore]  # Python 3.14+
 except ImportError:
     from backports import zstd
 
-_DONE = 2  # urls.state of a record, in every backend
 _KINDS = ", ".join(f"'{kind}'" for kind in sorted(BROKEN_LINK_KINDS))
 BROKEN = (
-    f"SELECT url, status, error, parent FROM urls WHERE state = {_DONE} AND variant = ''"
+    f"SELECT url, status, error, parent FROM urls WHERE {HAS_RECORD} AND variant = ''"
     f" AND (status >= 400 OR error IN ({_KINDS})) ORDER BY id"
 )
 """The broken links, in queue order."""
@@ -31,10 +31,10 @@ LINKING_PAGES = "SELECT urls.url, links.targets FROM links JOIN urls USING (id) 
 """Each page with links kept, and them (see `linked_urls`), in queue order."""
 RECORDS_BY_SECOND = (
     "SELECT substr(fetched_at, 1, 19) AS second, count(*) FROM urls"
-    f" WHERE state = {_DONE} AND fetched_at IS NOT NULL GROUP BY second"
+    f" WHERE {HAS_RECORD} GROUP BY second"
 )
 RECORDS_BY_DEPTH = (
-    f"SELECT depth, count(*) FROM urls WHERE state = {_DONE} GROUP BY depth ORDER BY depth"
+    f"SELECT depth, count(*) FROM urls WHERE {HAS_RECORD} GROUP BY depth ORDER BY depth"
 )
 
 

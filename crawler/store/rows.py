@@ -14,10 +14,12 @@ from typing import Any
 from crawler.models import (
     CrawlRequest,
     HttpCapture,
+    Kept,
     Outcome,
     PageRecord,
     ProxyFigures,
     RequestOptions,
+    Validators,
 )
 
 try:
@@ -40,6 +42,19 @@ CAPTURE_COLUMNS = "body, codec, request, response_head"
 """The columns of `capture_row()` after the id, and what `capture_from()` takes."""
 OLD_CAPTURE_COLUMNS = "body, NULL, NULL, NULL"
 """The same of a file made before captures (schema 5 and older): the body, uncompressed."""
+HAS_RECORD = "(state = 2 OR fetched_at IS NOT NULL)"
+"""A row with a record: done in this round (2 is `DONE` in every backend), or fetched before
+and queued again by a recrawl (it keeps its record until refetched)."""
+HISTORY_COLUMNS = "id, fetched_at, status, sha256, error, kept"
+"""The columns of a `history` row, in the order of `history_row()`."""
+HISTORY_SINCE = (
+    "SELECT urls.url, history.fetched_at, history.status, history.sha256, history.error,"
+    " history.kept FROM history JOIN urls USING (id)"
+    " WHERE history.id IN (SELECT id FROM history WHERE fetched_at >= {since})"
+    " ORDER BY history.id, history.fetched_at"
+)
+"""The whole history of each URL fetched at or after a time (`{since}`: the parameter), by
+URL in queue order, then in time order; the rows of `Fetch`."""
 
 
 def proxy_figures(values: Sequence[object]) -> ProxyFigures:
@@ -86,7 +101,60 @@ def redirected_row(request: CrawlRequest, record: PageRecord) -> tuple[object, .
 
 
 def finish_row(outcome: Outcome) -> tuple[object, ...]:
-    return (*result_columns(outcome.record), outcome.request.id)
+    """The columns of a recorded outcome: RESULT_COLUMNS, etag, last_modified, then the id."""
+    validators = outcome.validators or Validators()
+    return (
+        *result_columns(outcome.record),
+        validators.etag,
+        validators.last_modified,
+        outcome.request.id,
+    )
+
+
+def kept_row(outcome: Outcome) -> tuple[object, ...]:
+    """The new fetch time and time taken of a page whose record stands, then its id: a 304
+    moves them on; a transient failure leaves them (None), so the next recrawl tries again."""
+    record, moves_on = outcome.record, outcome.kept is Kept.UNCHANGED
+    return (
+        record.fetched_at if moves_on else None,
+        record.elapsed_ms if moves_on else None,
+        outcome.request.id,
+    )
+
+
+def history_row(outcome: Outcome) -> tuple[object, ...]:
+    """The `history` row of a finished request (HISTORY_COLUMNS)."""
+    record = outcome.record
+    return (
+        outcome.request.id,
+        record.fetched_at,
+        record.status,
+        None if outcome.kept else record.sha256,
+        record.error,
+        int(outcome.kept is not None),
+    )
+
+
+def refetched_ids(outcomes: Sequence[Outcome]) -> list[tuple[object]]:
+    """The ids of refetched pages whose record is replaced: their items, body and links go
+    before the new ones are stored."""
+    return [
+        (outcome.request.id,)
+        for outcome in outcomes
+        if outcome.request.last is not None and outcome.kept is None
+    ]
+
+
+def item_rows(outcomes: Sequence[Outcome]) -> list[tuple[object, ...]]:
+    """The `items` rows of the outcomes: url, handler, data, page id."""
+    return [(i.url, i.handler, i.data, o.request.id) for o in outcomes for i in o.items]
+
+
+def last_validators(
+    etag: str | None, last_modified: str | None, recorded: bool
+) -> Validators | None:
+    """What a claimed request knows of its last answer: None when it has no record yet."""
+    return Validators(etag, last_modified) if recorded else None
 
 
 def result_columns(record: PageRecord) -> tuple[object, ...]:

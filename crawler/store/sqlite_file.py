@@ -16,8 +16,8 @@ import aiosqlite
 from crawler.errors import StorageError
 from crawler.store.rows import PROXY_FIGURES
 
-SCHEMA_VERSION = 7
-READ_ONLY_VERSIONS = ("4", "5", "6", "7")  # versions read as they are, without an upgrade
+SCHEMA_VERSION = 8
+READ_ONLY_VERSIONS = ("4", "5", "6", "7", "8")  # versions read as they are, without an upgrade
 
 
 class State(IntEnum):
@@ -53,14 +53,37 @@ CREATE TABLE IF NOT EXISTS {name} (
     headers      TEXT,
     request_body BLOB,
     meta         TEXT,
-    handler      TEXT,
+    handler      TEXT,{validators}
     UNIQUE (url, variant)
 );
 """
+_VALIDATOR_COLUMNS = ("etag", "last_modified")
 _COUNTERS_TABLE = """
 CREATE TABLE IF NOT EXISTS counters (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
+);
+"""
+_ITEMS_TABLE = """
+CREATE TABLE IF NOT EXISTS items (
+    id      INTEGER PRIMARY KEY,
+    url     TEXT NOT NULL,
+    handler TEXT NOT NULL,
+    data    TEXT NOT NULL,
+    page    INTEGER
+);
+CREATE INDEX IF NOT EXISTS items_page ON items (page);
+"""
+# Every fetch of a page, recorded or `kept` (it left the record as it was): see
+# `crawler.changes`, which reads it for `export --changes-since`.
+_HISTORY_TABLE = """
+CREATE TABLE IF NOT EXISTS history (
+    id         INTEGER NOT NULL,
+    fetched_at TEXT    NOT NULL,
+    status     INTEGER,
+    sha256     TEXT,
+    error      TEXT,
+    kept       INTEGER NOT NULL
 );
 """
 # The links of each page (see `crawler.store.referrers`), for the referrers of broken links.
@@ -94,7 +117,7 @@ _UPGRADES = {
     "2": "ALTER TABLE urls ADD COLUMN not_before REAL;",
     # Version 4 lets one URL have several requests (variants): the unique key changes, and
     # SQLite changes a table's constraints only by building the table again.
-    "3": _URLS_TABLE.format(name="urls_v4")
+    "3": _URLS_TABLE.format(name="urls_v4", validators="")
     + f"INSERT INTO urls_v4 ({_V3_COLUMNS}) SELECT {_V3_COLUMNS} FROM urls;"
     " DROP TABLE urls; ALTER TABLE urls_v4 RENAME TO urls;",
     # Version 5 keeps the proxies' figures in a table of their own.
@@ -107,6 +130,15 @@ _UPGRADES = {
     " ALTER TABLE bodies ADD COLUMN response_head BLOB;",
     # Version 7 keeps links (those of pages recorded before have only their `parent`).
     "6": _LINKS_TABLE,
+    # Version 8 recrawls: validators, items by page (replaced when it changes), and history,
+    # which starts with the records as they are.
+    "7": " ".join(f"ALTER TABLE urls ADD COLUMN {column} TEXT;" for column in _VALIDATOR_COLUMNS)
+    + " CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, url TEXT NOT NULL,"
+    " handler TEXT NOT NULL, data TEXT NOT NULL); ALTER TABLE items ADD COLUMN page INTEGER;"
+    " UPDATE items SET page = (SELECT id FROM urls WHERE urls.url = items.url AND variant = '');"
+    + _HISTORY_TABLE
+    + "INSERT INTO history SELECT id, fetched_at, status, sha256, error, 0 FROM urls"
+    " WHERE fetched_at IS NOT NULL ORDER BY id;",
 }
 
 _SCHEMA = (
@@ -116,7 +148,9 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 """
-    + _URLS_TABLE.format(name="urls")
+    + _URLS_TABLE.format(
+        name="urls", validators="".join(f"\n    {c} TEXT," for c in _VALIDATOR_COLUMNS)
+    )
     + f"""
 CREATE INDEX IF NOT EXISTS urls_queued ON urls (host, priority DESC, depth, id)
     WHERE state = {State.QUEUED:d};
@@ -127,13 +161,9 @@ CREATE TABLE IF NOT EXISTS bodies (
     request       BLOB,
     response_head BLOB
 );
-CREATE TABLE IF NOT EXISTS items (
-    id      INTEGER PRIMARY KEY,
-    url     TEXT NOT NULL,
-    handler TEXT NOT NULL,
-    data    TEXT NOT NULL
-);
 """
+    + _ITEMS_TABLE
+    + _HISTORY_TABLE
     + _COUNTERS_TABLE
     + _PROXIES_TABLE
     + _LINKS_TABLE

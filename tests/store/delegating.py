@@ -9,6 +9,7 @@ from crawler.models import (
     Claim,
     CrawlRequest,
     CrawlStats,
+    Fetch,
     HttpCapture,
     ItemRecord,
     Outcome,
@@ -34,6 +35,9 @@ class DelegatingStorage:
     async def mark_done(self, outcomes: Sequence[Outcome]) -> int:
         return await self.inner.mark_done(outcomes)
 
+    async def requeue_recorded(self, fetched_before: str) -> int:
+        return await self.inner.requeue_recorded(fetched_before)
+
     async def release(
         self, requests: Sequence[CrawlRequest], *, not_before: float | None = None
     ) -> None:
@@ -53,6 +57,9 @@ class DelegatingStorage:
 
     def iter_items(self) -> AsyncGenerator[ItemRecord, None]:
         return self.inner.iter_items()
+
+    def iter_history(self, since: str) -> AsyncGenerator[Fetch, None]:
+        return self.inner.iter_history(since)
 
     def iter_captures(self) -> AsyncGenerator[tuple[PageRecord, HttpCapture], None]:
         return self.inner.iter_captures()

@@ -192,7 +192,7 @@ async def test_released_requests_are_due_at_once_and_unclaimed_ones_stay_as_they
     await storage.release([first, second])  # as at shutdown; `second` is recorded already
 
     assert await claim(storage) == ["http://a.test/1"]
-    assert await storage.totals() == Totals(done=1, queued=1)
+    assert await storage.totals() == Totals(done=1, queued=1, recorded=1)
 
 
 async def test_a_claimed_request_is_not_claimed_twice(storage: Storage) -> None:
@@ -224,7 +224,7 @@ async def test_a_record_and_its_discoveries_are_saved_together(storage: Storage)
     new = await finish(storage, page, discovered=found)
 
     assert new == 1
-    assert await storage.totals() == Totals(done=1, queued=1)
+    assert await storage.totals() == Totals(done=1, queued=1, recorded=1)
     assert [r.url async for r in storage.iter_records()] == ["http://a.test/"]
     assert await storage.is_recorded("http://a.test/")
     assert not await storage.is_recorded("http://a.test/x")
@@ -245,7 +245,7 @@ async def test_redirect_hops_are_recorded_unless_already_claimed(storage: Storag
         "http://a.test/old",
     ]
     await finish(storage, busy)
-    assert await storage.totals() == Totals(done=3, queued=0)
+    assert await storage.totals() == Totals(done=3, queued=0, recorded=3)
 
 
 async def test_items_are_stored_in_the_transaction_of_their_page(storage: Storage) -> None:
@@ -317,7 +317,9 @@ async def test_a_runs_host_budget_counts_what_it_left_queued(storage: Storage) -
     await storage.save_run(RunEnd(host_budget=2))
 
     assert (await storage.stats()).limits_hit == {"max_pages_per_host": 3}
-    assert await storage.totals(by_host=True) == Totals(3, 3, {"a.test": 2, "b.test": 1})
+    assert await storage.totals(by_host=True) == Totals(
+        3, 3, {"a.test": 2, "b.test": 1}, recorded=3
+    )
 
 
 async def test_stats_count_records_by_status_error_and_host(storage: Storage) -> None:

@@ -64,7 +64,7 @@ async def test_a_process_whose_lease_ran_out_can_no_longer_claim_record_or_relea
         assert late_claim == ()  # fenced off the host it no longer holds
         assert len(first) + len(rest) == 10  # the other has every URL once: none released,
         assert len({r.url for r in [*first, *rest]}) == 10  # none recorded behind its back
-        assert await other.totals() == Totals(done=10, queued=0)
+        assert await other.totals() == Totals(done=10, queued=0, recorded=10)
     finally:
         await other.close()
         await slow.close()

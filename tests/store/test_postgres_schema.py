@@ -46,7 +46,7 @@ async def test_a_version_1_database_is_upgraded_by_a_crawl_and_keeps_its_bodies(
         version = await connection.fetchval("SELECT value FROM meta")
     finally:
         await connection.close()
-    assert version == SCHEMA_VERSION == "3"
+    assert version == SCHEMA_VERSION == "4"
 
 
 async def test_a_version_2_database_names_the_parent_of_a_broken_link_once_upgraded(
