@@ -27,15 +27,15 @@ def since_time(text: str, now: datetime) -> str:
     UTC when no offset is given), or a span before `now` (`24h`, `7d`). Raises `ValueError`
     with the reason."""
     try:
-        moment = now - timedelta(seconds=parse_duration(text))
-    except ValueError:
-        try:
+        if text.strip()[-1:].isalpha() and not text.strip().endswith("Z"):  # a span: 24h
+            moment = now - timedelta(seconds=parse_duration(text))
+        else:
             moment = datetime.fromisoformat(text.strip())
-        except ValueError:
-            raise ValueError(
-                "expected an ISO date or time (2026-11-30, 2026-11-30T06:00:00Z) or a span"
-                f" before now (24h, 7d), got {text!r}"
-            ) from None
+    except ValueError:
+        raise ValueError(
+            "expected an ISO date or time (2026-11-30, 2026-11-30T06:00:00Z) or a span"
+            f" before now (24h, 7d), got {text!r}"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -171,7 +171,7 @@ class Engine:
             delay_of=self._parts.throttle.delay_of,
             page_budget=None
             if config.max_pages is None
-            else max(config.max_pages - totals.done, 0),
+            else max(config.max_pages - totals.recorded, 0),
             queued=totals.queued,
             done_by_host=totals.done_by_host,
         )

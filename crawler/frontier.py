@@ -42,7 +42,9 @@ class Frontier:
         done_by_host: Mapping[str, int] | None = None,
     ) -> None:
         """`delay_of(host)` is the host's delay between request starts (the throttle owns it);
-        `page_budget` the requests this run may claim in all (None: no limit)."""
+        `page_budget` the new records this run may make (None: no limit): requests for URLs
+        with a record already (a recrawl's) do not count, and are still claimed once it is
+        spent."""
         self._storage = storage
         self._per_host = limits.per_host
         self._delay_of = delay_of
@@ -163,7 +165,7 @@ class Frontier:
         """`request` went back to the store, to be tried again at `not_before` (epoch
         seconds): its claim no longer counts against the page budgets (it is claimed again
         then), and the crawl stays open until then."""
-        if self._budget is not None:
+        if self._budget is not None and request.last is None:
             self._budget += 1
         if self._host_budget is not None:
             self._taken_by_host[request.host] -= 1
@@ -272,11 +274,10 @@ class Frontier:
             and not self._refilling
             and self._held < self._window // 2
             and self._unsettled < self._max_unsettled
-            and (self._budget is None or self._budget > 0)
         )
 
     def _is_exhausted(self) -> bool:
-        no_more_stored = not self._may_have_stored or self._budget == 0
+        no_more_stored = not self._may_have_stored
         idle = not self._refilling and not self._held and not self._unsettled
         return no_more_stored and idle and self._retry_due is None
 
@@ -290,10 +291,14 @@ class Frontier:
         news = self._news
         try:
             limit = self._window - self._held
-            if self._budget is not None:
+            # Once no new record may be made, only refetches (a recrawl's) are claimed.
+            recorded_only = self._budget == 0
+            if self._budget:
                 limit = min(limit, self._budget)
             asked_at = time.time()
-            claim = await self._storage.claim_next(limit, self._room_for)
+            claim = await self._storage.claim_next(
+                limit, self._room_for, recorded_only=recorded_only
+            )
             claimed = claim.requests
             # A due time after the claim began counts even if it has passed by now; an older
             # one is work this claim could not take (a host over its budget, say).
@@ -306,7 +311,7 @@ class Frontier:
             # connection may commit discoveries meanwhile), the frontier waits for news.
             self._may_have_stored = False
         if self._budget is not None:
-            self._budget -= len(claimed)
+            self._budget -= sum(1 for request in claimed if request.last is None)
         self._stored_queued = max(self._stored_queued - len(claimed), 0)
         self._unsettled += len(claimed)
         self._held += len(claimed)

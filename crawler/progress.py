@@ -60,7 +60,7 @@ class CrawlProgress:
     def percent_done(self) -> float | None:
         if not self.max_pages:
             return None
-        return min(100.0, 100.0 * (self.done_before + self.done) / self.max_pages)
+        return min(100.0, 100.0 * self.records / self.max_pages)
 
 
 class RecentRate:
@@ -100,7 +100,7 @@ def status_lines(progress: CrawlProgress, rate: float, *, grouped: bool = True) 
     percent = progress.percent_done
     if percent is not None and progress.max_pages is not None:
         to_do.append(f"{int(percent)}% of {n(progress.max_pages)}")  # 100% only when done
-        left = progress.max_pages - progress.done_before - progress.done
+        left = progress.max_pages - progress.records
         if rate > 0 and left > 0:
             to_do.append(f"ETA {clock(left / rate)}")
     lines = [done, " · ".join(to_do)]
@@ -144,11 +144,11 @@ def log_fields(progress: CrawlProgress) -> dict[str, object]:
 
 def summary_lines(progress: CrawlProgress, ended: str, records: int, db: str) -> list[str]:
     """The end of a run for a person at a terminal, in lines of at most 80 columns."""
-    unchanged = f", {progress.unchanged:,} unchanged" if progress.unchanged else ""
+    unchanged = [f"  of them  {progress.unchanged:,} unchanged (304)"] if progress.unchanged else []
     return [
         f"crawl {ended} after {clock(progress.elapsed_s)}",
-        f"  pages    {progress.done:,} ({progress.errors:,} errors{unchanged}),"
-        f" {progress.rate:,.1f} pages/s",
+        f"  pages    {progress.done:,} ({progress.errors:,} errors), {progress.rate:,.1f} pages/s",
+        *unchanged,
         f"  queued   {progress.queued:,}",
         f"  records  {records:,} in {db}",
     ]

@@ -13,7 +13,9 @@ def huge() -> CrawlProgress:
     return CrawlProgress(
         started=time.monotonic() - 360_000,
         done=1_234_567_890,
+        records=1_234_567_890,
         errors=1_234_567,
+        unchanged=1_234_567,
         queued=1_234_567_890,
         in_flight=0,
         max_pages=2_000_000_000,
@@ -27,6 +29,7 @@ def test_lines_fit_80_columns_even_with_huge_figures() -> None:
     lines = status_lines(progress, 123_456.7) + summary_lines(progress, "finished", 10**9, "c.db")
 
     assert max(len(line) for line in lines) <= 80
+    assert "  of them  1,234,567 unchanged (304)" in lines
     assert lines[0] == (
         "1,234,567,890 pages (1,234,567 errors) · 123,457 pages/s · 100:00:00 elapsed"
     )
@@ -43,7 +46,7 @@ def test_nothing_is_waited_for_while_requests_are_in_flight() -> None:
 
 @pytest.mark.parametrize(("max_pages", "shown"), [(None, False), (100, True)])
 def test_percentage_and_eta_only_with_max_pages(max_pages: int | None, shown: bool) -> None:
-    progress = CrawlProgress(done=40, done_before=10, max_pages=max_pages)
+    progress = CrawlProgress(done=40, records=50, max_pages=max_pages)
 
     line = status_lines(progress, 5.0)[1]
 

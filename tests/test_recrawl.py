@@ -9,12 +9,13 @@ import json
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from crawler import Config, Crawler, Page, Request
-from crawler.changes import changes_since
+from crawler.changes import changes_since, since_time
 from crawler.errors import ConfigError
 from crawler.models import Change, PageRecord, utc_timestamp
 from crawler.store import open_storage
@@ -239,3 +240,33 @@ def test_recrawl_after_reads_durations() -> None:  # as TOML, the environment an
     for bad in ("0", "-1h", "12 hours", "1y", 0):
         with pytest.raises(ConfigError, match="recrawl_after"):
             Config(recrawl_after=bad)  # type: ignore[arg-type]
+
+
+async def test_max_pages_bounds_the_records_a_recrawl_holds_not_its_refetches(
+    site: ChangingSite, db: str
+) -> None:
+    assert await crawl(site, db, max_pages=20) == 20
+    site.reset_counts()
+
+    refetched = await crawl(site, db, max_pages=20, recrawl_after=AT_ONCE)
+    records, _, _ = await stored(db)
+    assert refetched == 20
+    assert len(records) == 20
+    assert sum(site.sent.values()) == 20  # the same 20 pages, none new
+
+    site.reset_counts()
+    grown = await crawl(site, db, max_pages=25, recrawl_after=AT_ONCE)
+    records, _, _ = await stored(db)
+    assert grown == 25  # 20 refetched, 5 new
+    assert len(records) == 25
+
+
+def test_changes_since_takes_a_time_or_a_span_before_now() -> None:
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert since_time("24h", now) == "2026-11-29T12:00:00.000Z"
+    assert since_time("2026-11-30", now) == "2026-11-30T00:00:00.000Z"
+    assert since_time("2026-11-30T06:00:00+01:00", now) == "2026-11-30T05:00:00.000Z"
+    assert since_time("2026-11-30T06:00:00.5Z", now) == "2026-11-30T06:00:00.500Z"
+    for bad in ("yesterday", "2026", "12 hours", "", "-1d"):
+        with pytest.raises(ValueError, match="expected an ISO date or time"):
+            since_time(bad, now)

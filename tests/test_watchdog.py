@@ -74,7 +74,9 @@ class StuckStore(DelegatingStorage):
         super().__init__(inner)
         self._claims = 0
 
-    async def claim_next(self, limit: int, room_for: Callable[[str], int]) -> Claim:
+    async def claim_next(
+        self, limit: int, room_for: Callable[[str], int], *, recorded_only: bool = False
+    ) -> Claim:
         self._claims += 1
         if self._claims > 1:
             await asyncio.Event().wait()  # a deadlock, as far as the crawl can tell

@@ -34,8 +34,11 @@ class Storage(Protocol):
         """Queue the requests the crawl has not seen (by URL and variant); returns how many
         were new."""
 
-    async def claim_next(self, limit: int, room_for: Callable[[str], int]) -> Claim:
-        """Take up to `limit` queued requests that are due, at most `room_for(host)` per host.
+    async def claim_next(
+        self, limit: int, room_for: Callable[[str], int], *, recorded_only: bool = False
+    ) -> Claim:
+        """Take up to `limit` queued requests that are due, at most `room_for(host)` per host;
+        with `recorded_only`, only those with a record already (queued again by a recrawl).
 
         Within a host: higher priority first, then breadth-first (by depth), then in queue
         order. Hosts take turns across calls. A claimed request stays claimed until it is

@@ -129,11 +129,15 @@ class PostgresStorage:
             return 0
         return await self._write(lambda connection: _insert(connection, requests))
 
-    async def claim_next(self, limit: int, room_for: Callable[[str], int]) -> Claim:
+    async def claim_next(
+        self, limit: int, room_for: Callable[[str], int], *, recorded_only: bool = False
+    ) -> Claim:
         now = time.time()
 
         async def claim(connection: Connection) -> Claim:
-            claimed = await self._leases.claim(connection, limit, room_for, now)
+            claimed = await self._leases.claim(
+                connection, limit, room_for, now, recorded_only=recorded_only
+            )
             if len(claimed) >= limit:
                 return Claim(tuple(claimed))
             if self._leases.at_cap:  # other hosts may have work: look again soon

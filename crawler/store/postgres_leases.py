@@ -50,14 +50,22 @@ class HostLeases:
         return len(self.held) >= self._max_hosts
 
     async def claim(
-        self, connection: Connection, limit: int, room_for: Callable[[str], int], now: float
+        self,
+        connection: Connection,
+        limit: int,
+        room_for: Callable[[str], int],
+        now: float,
+        *,
+        recorded_only: bool = False,
     ) -> list[CrawlRequest]:
-        """Up to `limit` ready requests of the hosts held, taking more hosts while there is
-        room; hosts take turns across calls."""
+        """Up to `limit` ready requests of the hosts held (with `recorded_only`, only those with
+        a record already), taking more hosts while there is room; hosts take turns across
+        calls."""
         await self._give_back_idle(connection, now)
         start = bisect.bisect_right(self.held, self._cursor)
         in_turn = self.held[start:] + self.held[:start]
-        claimed = await self._claim_from(connection, in_turn, limit, room_for, now)
+        ready = sql.REQUEUED_OF_HOSTS if recorded_only else sql.READY_OF_HOSTS
+        claimed = await self._claim_from(connection, ready, in_turn, limit, (room_for, now))
         batch = FIRST_LEASE_BATCH
         for _ in range(MAX_LEASE_ROUNDS):
             if len(claimed) >= limit or self.at_cap:
@@ -66,7 +74,7 @@ class HostLeases:
             if not hosts:
                 break
             room = limit - len(claimed)
-            claimed += await self._claim_from(connection, hosts, room, room_for, now)
+            claimed += await self._claim_from(connection, ready, hosts, room, (room_for, now))
             batch *= 2
         if claimed:
             self._cursor = claimed[-1].host
@@ -97,17 +105,18 @@ class HostLeases:
     async def _claim_from(
         self,
         connection: Connection,
+        ready_query: str,
         hosts: Sequence[str],
         limit: int,
-        room_for: Callable[[str], int],
-        now: float,
+        when: tuple[Callable[[str], int], float],
     ) -> list[CrawlRequest]:
+        room_for, now = when
         rooms = {host: room for host in hosts if (room := self._room(host, room_for, limit)) > 0}
         if not rooms:
             return []
         ready: dict[str, list[int]] = {host: [] for host in rooms}
         found = await connection.fetch(
-            sql.READY_OF_HOSTS, list(rooms), list(rooms.values()), now, self.worker
+            ready_query, list(rooms), list(rooms.values()), now, self.worker
         )
         for row in found:
             ready[row["host"]].append(row["id"])

@@ -83,18 +83,22 @@ WHERE host = ANY($1::text[]) AND state = {CLAIMED} AND claimed_by IS DISTINCT FR
 # The ready requests of hosts $1, at most $2[i] of host $1[i], each host's in the order they
 # are to go: priority, then depth, then queue order.
 # Only hosts still leased to worker $4: one whose lease ran out may be someone else's now.
-READY_OF_HOSTS = f"""
+_READY_OF_HOSTS = f"""
 SELECT wanted.host, picked.id FROM unnest($1::text[], $2::int[]) AS wanted(host, room)
 JOIN hosts ON hosts.host = wanted.host AND hosts.holder = $4 AND hosts.lease_until > $3
 CROSS JOIN LATERAL (
     SELECT queued.id, queued.priority, queued.depth FROM urls AS queued
-    WHERE queued.host = wanted.host AND queued.state = {QUEUED}
+    WHERE queued.host = wanted.host AND queued.state = {QUEUED}{{recorded}}
       AND (queued.not_before IS NULL OR queued.not_before <= $3)
     ORDER BY queued.priority DESC, queued.depth, queued.id
     LIMIT wanted.room
 ) AS picked
 ORDER BY wanted.host, picked.priority DESC, picked.depth, picked.id
 """
+READY_OF_HOSTS = _READY_OF_HOSTS.format(recorded="")
+# The same, of the requests with a record already (a recrawl's, once max_pages allows no new
+# records): see the urls_requeued index.
+REQUEUED_OF_HOSTS = _READY_OF_HOSTS.format(recorded=" AND queued.fetched_at IS NOT NULL")
 CLAIM = f"""
 UPDATE urls SET state = {CLAIMED}, claimed_by = $1 WHERE id = ANY($2::bigint[])
 RETURNING id, url, host, depth, parent, retries, {", ".join(OPTION_COLUMNS)},

@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS urls (
 );
 CREATE INDEX IF NOT EXISTS urls_queued ON urls (host, priority DESC, depth, id)
     WHERE state = {QUEUED};
+CREATE INDEX IF NOT EXISTS urls_requeued ON urls (host, priority DESC, depth, id)
+    WHERE state = {QUEUED} AND fetched_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS urls_claimed ON urls (host) WHERE state = {CLAIMED};
 CREATE INDEX IF NOT EXISTS urls_waiting ON urls (not_before)
     WHERE state = {QUEUED} AND not_before IS NOT NULL;

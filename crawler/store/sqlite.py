@@ -115,24 +115,28 @@ class SqliteStorage:
             added += max(cursor.rowcount, 0)
         return added
 
-    async def claim_next(self, limit: int, room_for: Callable[[str], int]) -> Claim:
+    async def claim_next(
+        self, limit: int, room_for: Callable[[str], int], *, recorded_only: bool = False
+    ) -> Claim:
         async with self._transaction():
-            claimed = await self._select_round_robin(limit, room_for)
+            claimed = await self._select_round_robin(limit, room_for, recorded_only)
             if claimed:
                 await self._db.executemany(sql.CLAIM, [(r.id,) for r in claimed])
             next_due = await self._earliest_not_before() if len(claimed) < limit else None
         return Claim(tuple(claimed), next_due)
 
     async def _select_round_robin(
-        self, limit: int, room_for: Callable[[str], int]
+        self, limit: int, room_for: Callable[[str], int], recorded_only: bool
     ) -> list[CrawlRequest]:
+        next_host = sql.NEXT_REQUEUED_HOST if recorded_only else sql.NEXT_QUEUED_HOST
+        ready = sql.REQUEUED_OF_HOST if recorded_only else sql.QUEUED_OF_HOST
         claimed: list[CrawlRequest] = []
         start = self._host_cursor
         cursor, wrapped = start, False
         for _ in range(_HOSTS_PER_CLAIM):
             if len(claimed) >= limit:
                 break
-            host = await self._next_queued_host(cursor)
+            host = next(iter(await self._fetchall(next_host, (cursor,))), (None,))[0]
             if host is None or (wrapped and host > start):
                 if wrapped or not start:
                     break
@@ -141,18 +145,14 @@ class SqliteStorage:
             cursor = host
             room = min(room_for(host), limit - len(claimed))
             if room > 0:
-                claimed.extend(await self._queued_of(host, room))
+                claimed.extend(await self._ready_of(ready, host, room))
             if wrapped and host == start:
                 break
         self._host_cursor = cursor
         return claimed
 
-    async def _next_queued_host(self, after: str) -> str | None:
-        rows = await self._fetchall(sql.NEXT_QUEUED_HOST, (after,))
-        return next(iter(rows), (None,))[0]
-
-    async def _queued_of(self, host: str, limit: int) -> list[CrawlRequest]:
-        rows = await self._fetchall(sql.QUEUED_OF_HOST, (host, time.time(), limit))
+    async def _ready_of(self, query: str, host: str, limit: int) -> list[CrawlRequest]:
+        rows = await self._fetchall(query, (host, time.time(), limit))
         return [
             CrawlRequest(
                 url,

@@ -154,6 +154,8 @@ CREATE TABLE IF NOT EXISTS meta (
     + f"""
 CREATE INDEX IF NOT EXISTS urls_queued ON urls (host, priority DESC, depth, id)
     WHERE state = {State.QUEUED:d};
+CREATE INDEX IF NOT EXISTS urls_requeued ON urls (host, priority DESC, depth, id)
+    WHERE state = {State.QUEUED:d} AND fetched_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS bodies (
     id            INTEGER PRIMARY KEY,
     body          BLOB NOT NULL,

@@ -24,15 +24,27 @@ INSERT_WITH_OPTIONS = (
     " request_body, meta, handler) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
-NEXT_QUEUED_HOST = (
-    f"SELECT host FROM urls WHERE state = {QUEUED:d} AND host > ? ORDER BY host LIMIT 1"
-)
-QUEUED_OF_HOST = (
-    "SELECT id, url, depth, parent, retries, etag, last_modified, fetched_at IS NOT NULL,"
-    " variant, priority, method, headers, request_body, meta, handler"
-    f" FROM urls WHERE state = {QUEUED:d} AND host = ? AND (not_before IS NULL OR not_before <= ?)"
-    " ORDER BY priority DESC, depth, id LIMIT ?"
-)
+_QUEUED = f"state = {QUEUED:d}"
+_REQUEUED = f"state = {QUEUED:d} AND fetched_at IS NOT NULL"  # see the urls_requeued index
+
+
+def _next_host(which: str) -> str:
+    return f"SELECT host FROM urls WHERE {which} AND host > ? ORDER BY host LIMIT 1"
+
+
+def _ready_of_host(which: str) -> str:
+    return (
+        "SELECT id, url, depth, parent, retries, etag, last_modified, fetched_at IS NOT NULL,"
+        " variant, priority, method, headers, request_body, meta, handler"
+        f" FROM urls WHERE {which} AND host = ? AND (not_before IS NULL OR not_before <= ?)"
+        " ORDER BY priority DESC, depth, id LIMIT ?"
+    )
+
+
+# The next host with queued requests, and its requests to go first; REQUEUED: only those with
+# a record already (a recrawl's, once max_pages allows no new records).
+NEXT_QUEUED_HOST, NEXT_REQUEUED_HOST = _next_host(_QUEUED), _next_host(_REQUEUED)
+QUEUED_OF_HOST, REQUEUED_OF_HOST = _ready_of_host(_QUEUED), _ready_of_host(_REQUEUED)
 CLAIM = f"UPDATE urls SET state = {CLAIMED:d} WHERE id = ?"
 EARLIEST_NOT_BEFORE = (
     f"SELECT min(not_before) FROM urls WHERE state = {QUEUED:d} AND not_before IS NOT NULL"

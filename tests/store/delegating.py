@@ -29,8 +29,10 @@ class DelegatingStorage:
     async def add_requests(self, requests: Sequence[CrawlRequest]) -> int:
         return await self.inner.add_requests(requests)
 
-    async def claim_next(self, limit: int, room_for: Callable[[str], int]) -> Claim:
-        return await self.inner.claim_next(limit, room_for)
+    async def claim_next(
+        self, limit: int, room_for: Callable[[str], int], *, recorded_only: bool = False
+    ) -> Claim:
+        return await self.inner.claim_next(limit, room_for, recorded_only=recorded_only)
 
     async def mark_done(self, outcomes: Sequence[Outcome]) -> int:
         return await self.inner.mark_done(outcomes)
