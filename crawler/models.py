@@ -5,12 +5,13 @@ Records only: no I/O and no decisions.
 
 from __future__ import annotations
 
+import math
 import signal
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
 from enum import Enum
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from crawler.errors import ErrorKind
 
@@ -45,8 +46,17 @@ class Target(NamedTuple):
 def utc_timestamp(at: float | None = None) -> str:
     """Now (or `at`, epoch seconds) as ISO-8601 UTC with milliseconds: `2026-11-25T14:59:43.004Z`,
     the form of a record's `fetched_at` (these strings sort as the times do)."""
-    moment = datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    moment = time.time() if at is None else at
+    second = math.floor(moment)
+    microseconds = round((moment - second) * 1_000_000)  # as datetime rounds, then cuts
+    if microseconds == 1_000_000:
+        second, microseconds = second + 1, 0
+    if second != _second_shown[0]:  # formatted once a second, not once a page
+        _second_shown[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
+    return f"{_second_shown[1]}.{microseconds // 1000:03d}Z"
+
+
+_second_shown: list[Any] = [None, ""]  # the last whole second formatted, and its text
 
 
 @dataclass(frozen=True, slots=True)

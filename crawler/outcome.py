@@ -33,6 +33,7 @@ from crawler.urls import QueryCounter, ScopePolicy, TrapLimits, trap_reason
 
 SEEN_CACHE_SIZE = 50_000
 MAX_VALIDATOR_LENGTH = 512  # a longer ETag or Last-Modified is not kept (nor sent back)
+_OK = int(HTTPStatus.OK)  # an int: comparing with the enum member costs a lookup per page
 
 
 @final
@@ -296,12 +297,14 @@ def kept_as_it_was(result: FetchResult) -> Kept | None:
 def validators_of(result: FetchResult) -> Validators | None:
     """The validators of a page answered 200 without a redirect, if it gave any (sensibly
     short): a recrawl asks for it again only if it changed."""
-    if result.status != HTTPStatus.OK or result.hops:
+    if result.status != _OK or result.hops:
         return None
     headers = result.headers
     etag, last_modified = headers.get("ETag"), headers.get("Last-Modified")
-    validators = Validators(
-        etag if etag and len(etag) <= MAX_VALIDATOR_LENGTH else None,
-        last_modified if last_modified and len(last_modified) <= MAX_VALIDATOR_LENGTH else None,
-    )
-    return None if validators == Validators() else validators
+    if not etag or len(etag) > MAX_VALIDATOR_LENGTH:
+        etag = None
+    if not last_modified or len(last_modified) > MAX_VALIDATOR_LENGTH:
+        last_modified = None
+    if etag is None and last_modified is None:
+        return None
+    return Validators(etag, last_modified)
