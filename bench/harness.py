@@ -131,13 +131,14 @@ class Nginx:
         time.sleep(0.3)
 
 
-def make_site(pages: int, port: int, cache: Path, *, scale: bool = False) -> tuple[Path, int]:
-    kind = "scale" if scale else "site"
+def make_site(pages: int, port: int, cache: Path, *, kind: str = "site") -> tuple[Path, int]:
+    """The generated site of `kind` (site, docs or scale; see make_site.py), made once and
+    cached, and how many URLs a full crawl of it records."""
     out = cache / f"{kind}-{pages}-{port}"
     marker = out / "expected.txt"
     if not marker.exists():
         shutil.rmtree(out, ignore_errors=True)
-        flags = ["--scale"] if scale else []
+        flags = [] if kind == "site" else [f"--{kind}"]
         printed = subprocess.run(
             [
                 PYTHON,

@@ -7,6 +7,11 @@ Page n is /p/n.html (5-60 KB, 10-60 links: relative, root-relative, absolute, du
 assets); every page is reachable from /index.html. Prints the number of distinct URLs a full
 crawl should record.
 
+With --docs: a documentation tree, /docs/sK/pN.html in 48 sections (--pages in all, default
+2,400), 40-120 KB each with 150-400 links: every page repeats the same navigation (each
+section's index, every page of its own section, the site's top links) in relative and `../`
+forms, and links a few pages elsewhere in its text, as documentation sites do.
+
 With --scale: files /s/NNNN.html, each with 100 links /s/IIINNNN.html; served with a rewrite
 that maps a 7-digit page to the file named by its last four digits, the links of all files
 together name 100 x pages distinct URLs (1,000,000 for 10,000 files).
@@ -62,6 +67,41 @@ def page_html(n: int, links: list[str], size: int, rng: random.Random) -> str:
     )
 
 
+DOCS_SECTIONS = 48
+DOCS_TOP = ["index.html", "about.html", "genindex.html", "search.html", "changelog.html"]
+
+
+def docs_page_links(section: int, n: int, per_section: int, rng: random.Random) -> list[str]:
+    top = [f"../../{name}" for name in DOCS_TOP]
+    sections = [f"../s{s}/index.html" for s in range(DOCS_SECTIONS)]
+    own = [f"p{p}.html" for p in range(per_section)]
+    on_page = [f"#h{h}" for h in range(rng.randint(5, 30))]
+    text = []
+    for _ in range(rng.randint(10, 120)):
+        s, p = rng.randrange(DOCS_SECTIONS), rng.randrange(per_section)
+        text.append(rng.choice([f"../s{s}/p{p}.html", f"/docs/s{s}/p{p}.html", f"p{p}.html#x"]))
+    footer = [*top, f"../s{section}/index.html", "../../index.html"]
+    return top + sections + own + on_page + text + footer
+
+
+def write_docs_site(out: Path, pages: int, rng: random.Random) -> int:
+    per_section = max(pages // DOCS_SECTIONS, 1)
+    for section in range(DOCS_SECTIONS):
+        folder = out / "docs" / f"s{section}"
+        folder.mkdir(parents=True, exist_ok=True)
+        index_links = [f"p{p}.html" for p in range(per_section)] + [f"../../{DOCS_TOP[0]}"]
+        (folder / "index.html").write_text(page_html(section, index_links, 2_000, rng))
+        for n in range(per_section):
+            links = docs_page_links(section, n, per_section, rng)
+            size = rng.randint(40_000, 120_000) - 60 * len(links)
+            (folder / f"p{n}.html").write_text(page_html(n, links, max(size, 500), rng))
+    sections = [f"docs/s{s}/index.html" for s in range(DOCS_SECTIONS)]
+    for name in DOCS_TOP:
+        (out / name).write_text(page_html(-1, sections, 3_000, rng))
+    # Every page, section index and top page, and the root URL / beside /index.html.
+    return DOCS_SECTIONS * (per_section + 1) + len(DOCS_TOP) + 1
+
+
 def write_scale_site(out: Path, files: int, rng: random.Random) -> int:
     (out / "s").mkdir(parents=True, exist_ok=True)
     for f in range(files):
@@ -77,8 +117,12 @@ def main() -> None:
     parser.add_argument("--origin", default="http://127.0.0.1:8080")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--scale", action="store_true")
+    parser.add_argument("--docs", action="store_true")
     args = parser.parse_args()
     rng = random.Random(args.seed)
+    if args.docs:
+        print(write_docs_site(args.out, args.pages, rng))
+        return
     if args.scale:
         print(write_scale_site(args.out, args.pages, rng))
         return

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness import Measurement
 
-SCENARIOS = ("site", "seed", "scale", "fleet")
+SCENARIOS = ("site", "docs", "seed", "scale", "fleet")
 
 
 def summarise(results: list[Measurement]) -> list[dict[str, object]]:
@@ -48,14 +48,11 @@ def ratios(rows: list[dict[str, object]]) -> dict[str, float]:
         return next((r for r in rows if r["scenario"] == scenario and r["tool"] == tool), None)
 
     found: dict[str, float] = {}
-    ours, bare = row("site", "ours"), row("site", "bare-aiohttp")
-    if ours and bare:
-        found["site: ours / bare pages/s"] = round(
-            float(ours["pages_per_s"]) / float(bare["pages_per_s"]), 2
-        )  # type: ignore[arg-type]
-        found["site: ours / bare CPU per page"] = round(
-            float(ours["cpu_s_per_1000"]) / float(bare["cpu_s_per_1000"]), 2
-        )  # type: ignore[arg-type]
+    for site in ("site", "docs"):
+        found.update(
+            _site_ratios(site, row(site, "ours"), row(site, "bare-aiohttp"), row(site, "wget"))
+        )
+    ours = row("site", "ours")
     for other in ("scrapy", "crawlee"):
         theirs = row("site", other)
         if ours and theirs:
@@ -79,6 +76,30 @@ def ratios(rows: list[dict[str, object]]) -> dict[str, float]:
     scale = row("scale", "ours")
     if scale:
         found["scale: last tenth / first tenth"] = scale["extra"]["last_over_first"]  # type: ignore[index]
+    return found
+
+
+def _site_ratios(site: str, *rows: dict[str, object] | None) -> dict[str, float]:
+    """Ours against the bare loop (pages/s, CPU per page) and wget (pages/s) on a static site."""
+    ours, bare, wget = rows
+    found: dict[str, float] = {}
+    if ours is None:
+        return found
+
+    def figure(row: dict[str, object], name: str) -> float:
+        return float(str(row[name]))
+
+    if bare is not None:
+        found[f"{site}: ours / bare pages/s"] = round(
+            figure(ours, "pages_per_s") / figure(bare, "pages_per_s"), 2
+        )
+        found[f"{site}: ours / bare CPU per page"] = round(
+            figure(ours, "cpu_s_per_1000") / figure(bare, "cpu_s_per_1000"), 2
+        )
+    if wget is not None:
+        found[f"{site}: ours / wget pages/s"] = round(
+            figure(ours, "pages_per_s") / figure(wget, "pages_per_s"), 2
+        )
     return found
 
 

@@ -1,6 +1,6 @@
 """The benchmark: our crawler side by side with a bare aiohttp loop, Scrapy, Crawlee and wget.
 
-    python bench/run.py [--pages 20000] [--rounds 3] [--scenarios site,seed,scale,fleet]
+    python bench/run.py [--pages 20000] [--rounds 3] [--scenarios site,docs,seed,scale,fleet]
 
 Needs nginx and wget (Debian: apt-get install nginx wget) and the bench extra
 (pip install -e '.[bench]'). Writes bench/results/latest.json and latest.md.
@@ -163,7 +163,19 @@ SITE_TOOLS: dict[str, Callable[[str, Path, int], tuple[str, dict[str, float]]]] 
 
 
 def site_scenario(args: argparse.Namespace, work: Path) -> list[Measurement]:
-    root, expected = make_site(args.pages, SITE_PORT, args.cache)
+    return static_site_scenario("site", args, work, make_site(args.pages, SITE_PORT, args.cache))
+
+
+def docs_scenario(args: argparse.Namespace, work: Path) -> list[Measurement]:
+    site = make_site(args.docs_pages, SITE_PORT, args.cache, kind="docs")
+    return static_site_scenario("docs", args, work, site)
+
+
+def static_site_scenario(
+    name: str, args: argparse.Namespace, work: Path, site: tuple[Path, int]
+) -> list[Measurement]:
+    """Each tool crawls the generated site from its root, round after round."""
+    root, expected = site
     seed = f"http://127.0.0.1:{SITE_PORT}/"
     tools = [tool for tool in args.tools.split(",") if tool in SITE_TOOLS]
     results: list[Measurement] = []
@@ -174,11 +186,9 @@ def site_scenario(args: argparse.Namespace, work: Path) -> list[Measurement]:
             shift = (round_number - 1) % len(tools)
             for tool in tools[shift:] + tools[:shift]:
                 output, figures = SITE_TOOLS[tool](seed, work, args.concurrency)
-                measurement = Measurement.of(
-                    tool, "site", round_number, expected, (output, figures)
-                )
+                measurement = Measurement.of(tool, name, round_number, expected, (output, figures))
                 print(
-                    f"  site round {round_number} {tool}: {measurement.pages} pages,"
+                    f"  {name} round {round_number} {tool}: {measurement.pages} pages,"
                     f" {measurement.pages / measurement.wall_s:.0f} pages/s,"
                     f" {measurement.cpu_s:.2f} CPU s, {measurement.peak_rss_mb:.0f} MB",
                     flush=True,
@@ -222,7 +232,7 @@ def seed_scenario(args: argparse.Namespace, work: Path) -> list[Measurement]:
 
 
 def scale_scenario(args: argparse.Namespace, work: Path) -> list[Measurement]:
-    root, _ = make_site(10_000, SCALE_PORT, args.cache, scale=True)
+    root, _ = make_site(10_000, SCALE_PORT, args.cache, kind="scale")
     rewrite = r'location ~ "^/s/\d*?(\d{4})\.html$" { try_files /s/$1.html =404; }'
     seed = f"http://127.0.0.1:{SCALE_PORT}/s/0000000.html"
     results: list[Measurement] = []
@@ -273,9 +283,10 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--scenarios", default="site,seed,scale,fleet")
+    parser.add_argument("--scenarios", default="site,docs,seed,scale,fleet")
     parser.add_argument("--tools", default="ours,bare-aiohttp,scrapy,crawlee,wget")
     parser.add_argument("--scale-pages", type=int, default=100_000)
+    parser.add_argument("--docs-pages", type=int, default=2_400)
     parser.add_argument("--fleet-pages", type=int, default=500, help="pages of each fleet host")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "crawler-bench")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
@@ -289,6 +300,7 @@ def main() -> None:
             print(f"scenario {scenario}", flush=True)
             runner = {
                 "site": site_scenario,
+                "docs": docs_scenario,
                 "seed": seed_scenario,
                 "scale": scale_scenario,
                 "fleet": fleet_scenario,
