@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from crawler.export import ExportFormat
-from crawler.models import CHANGE_FIELDS, Change, Fetch
+from crawler.models import CHANGE_FIELDS, Change, Fetch, utc_timestamp
 from crawler.settings import parse_duration
 
 GONE_STATUSES = frozenset({404, 410})
@@ -38,7 +38,7 @@ def since_time(text: str, now: datetime) -> str:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_timestamp(moment.timestamp())
 
 
 async def changes_since(history: AsyncIterator[Fetch], since: str) -> AsyncGenerator[Change, None]:

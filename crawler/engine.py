@@ -163,7 +163,6 @@ class Engine:
         self._workers = {}
         scope = ScopePolicy(config.scope, seeds.hostnames, allow=config.allow, deny=config.deny)
         totals = await self._storage.totals(by_host=config.max_pages_per_host is not None)
-        self.progress.done_before = totals.done
         self.progress.records = totals.recorded
         frontier = Frontier(
             self._storage,

@@ -33,6 +33,7 @@ class CrawlProgress:
     done: int = 0
     errors: int = 0
     done_before: int = 0
+    """Requests done before the run (a fleet's supervisor counts its processes' work from it)."""
     records: int = 0
     """Records the database holds, as last counted."""
     unchanged: int = 0
