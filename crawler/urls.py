@@ -123,8 +123,8 @@ def _encoded(char: str, encoding: str) -> str:
 _PATH_CHARS = r"A-Za-z0-9\-._~/"
 _QUERY_CHARS = r"A-Za-z0-9\-._~=&"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
-_SIMPLE_REFERENCE = re.compile(
-    rf"(?P<path>[{_PATH_CHARS}]*)(?:\?(?P<query>[{_QUERY_CHARS}]*))?(?:#.*)?", re.DOTALL
+_SIMPLE_REFERENCE = re.compile(  # not `//host/...`, which is a host, not a path
+    rf"(?!//)(?P<path>[{_PATH_CHARS}]*)(?:\?(?P<query>[{_QUERY_CHARS}]*))?(?:#.*)?", re.DOTALL
 )
 _SIMPLE_ABSOLUTE = re.compile(
     rf"(?P<scheme>https?)://(?P<host>{_LABEL}(?:\.{_LABEL})*)(?::(?P<port>[1-9][0-9]{{0,4}}))?"
@@ -155,35 +155,63 @@ class LinkResolver:
         target = _absolute(simple) if simple is not None else parse_absolute(self._base)
         if target is None:
             raise ValueError(f"not an http(s) URL: {base}")
-        self._host = target.host
-        self._hostname = target.hostname
+        self._site = (target.host, target.hostname)
         self._origin = origin_of(target.url)
+        self._origin_slash = self._origin + "/"
         self._base_path = target.url[len(self._origin) :].partition("?")[0]
         self._base_dir = self._base_path[: self._base_path.rfind("/") + 1]
 
     def resolve(self, href: str) -> Target | None:
-        if href[:1] in _HREF_STRIP or href[-1:] in _HREF_STRIP:
-            href = href.strip(_HREF_STRIP)
-        if not href or href[0] == "#":
-            return None
         simple = _SIMPLE_REFERENCE.fullmatch(href)
-        if simple is not None and not href.startswith("//"):
-            return self._relative(simple["path"], simple["query"])
+        if simple is None:
+            return self._resolve_other(href)
+        path, query = simple.group("path", "query")
+        if not path:
+            if not href or href[0] == "#":
+                return None
+            path = self._base_path
+        elif path[0] != "/":
+            path = self._base_dir + path if path[0] != "." else self._up_from_base(path)
+        return self._on_origin(path, query)
+
+    def _up_from_base(self, path: str) -> str:
+        """A relative path that starts with a dot, joined to the base's directory: its leading
+        `../` and `./` taken off the directory here, as most such links need nothing more."""
+        directory = self._base_dir
+        while True:
+            if path.startswith("../"):
+                directory = directory[: directory.rfind("/", 0, -1) + 1] or "/"
+                path = path[3:]
+            elif path.startswith("./"):
+                path = path[2:]
+            else:
+                return directory + path
+
+    def _on_origin(self, path: str, query: str | None) -> Target:
+        """The target at `path` (absolute, plain characters) and `query` on the base's origin."""
+        if "/." in path:
+            path = remove_dot_segments(path)
+        url = f"{self._origin}{path}?{query}" if query else self._origin + path
+        return _new_target(Target, (url, *self._site))
+
+    def _resolve_other(self, href: str) -> Target | None:
+        """`resolve` for what is not a plain relative reference: padded with whitespace, an
+        absolute URL (on the base's origin, or plain, or anything else: ada)."""
+        stripped = href.strip(_HREF_STRIP)
+        if stripped != href:
+            return self.resolve(stripped) if stripped else None
+        if href.startswith(self._origin_slash):  # the commonest absolute link: the site's own
+            simple = _SIMPLE_REFERENCE.fullmatch(href, len(self._origin))
+            if simple is not None:
+                return self._on_origin(*simple.group("path", "query"))
         if href.startswith("http"):
             absolute = _SIMPLE_ABSOLUTE.fullmatch(href)
             if absolute is not None:
                 return _absolute(absolute)
         return resolve_link(self._base, href, self._encoding)
 
-    def _relative(self, path: str, query: str | None) -> Target:
-        if not path:
-            path = self._base_path
-        elif path[0] != "/":
-            path = self._base_dir + path
-        if "/." in path:
-            path = remove_dot_segments(path)
-        url = f"{self._origin}{path}?{query}" if query else f"{self._origin}{path}"
-        return Target(url, self._host, self._hostname)
+
+_new_target = tuple.__new__  # Target's own __new__ is a Python function: twice the cost
 
 
 def _absolute(match: re.Match[str]) -> Target | None:

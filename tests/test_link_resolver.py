@@ -44,6 +44,9 @@ PIECES = [
     "http://",
     "https://",
     "HTTP://",
+    "http://example.com",  # the bases' own origins: the same-origin fast path
+    "https://example.com:8443",
+    "http://127.0.0.1:8080",
     "Example.COM",
     "x.org",
     ":80",
