@@ -15,13 +15,12 @@ import threading
 from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar, final
+from typing import TYPE_CHECKING, TypeVar, final
 
 from crawler.config import Config
 from crawler.engine import Engine, signals_handled
 from crawler.errors import UsageError
 from crawler.logs import configure_logging
-from crawler.metrics import CrawlMetrics, MetricsServer
 from crawler.middleware import Middleware
 from crawler.models import CrawlSummary, FollowRequest, Target
 from crawler.page import Request
@@ -30,6 +29,9 @@ from crawler.router import RouteProcessor, Router
 from crawler.seeds import crawl_seeds, first_checked
 from crawler.store import Storage, open_storage
 from crawler.urls import mask_credentials
+
+if TYPE_CHECKING:  # prometheus-client is imported only when metrics are on
+    from crawler.metrics import CrawlMetrics, MetricsServer
 
 log = logging.getLogger("crawler")
 
@@ -92,8 +94,7 @@ class Crawler:
         database cannot be used."""
         targets = first_checked(crawl_seeds(seeds))
         self._engine = None
-        self.metrics = CrawlMetrics() if self.config.metrics_port is not None else None
-        server = self._serve_metrics(self.metrics)
+        server = self._serve_metrics()
         try:
             summary = await self._crawl(targets, handle_signals)
         finally:
@@ -103,12 +104,17 @@ class Crawler:
             await finish_hook(summary)
         return summary
 
-    def _serve_metrics(self, metrics: CrawlMetrics | None) -> MetricsServer | None:
+    def _serve_metrics(self) -> MetricsServer | None:
+        """Fresh metrics, served while the crawl runs, when `metrics_port` is set."""
         port = self.config.metrics_port
-        if metrics is None or port is None:
+        self.metrics = None
+        if port is None:
             return None
+        from crawler.metrics import CrawlMetrics, MetricsServer  # noqa: PLC0415 (see above)
+
+        self.metrics = CrawlMetrics()
         try:
-            server = MetricsServer(metrics, port)
+            server = MetricsServer(self.metrics, port)
         except (OSError, OverflowError) as error:
             reason = error.strerror if isinstance(error, OSError) else "port out of range"
             raise UsageError(f"cannot serve metrics on port {port}: {reason}") from None

@@ -8,6 +8,8 @@ import difflib
 import re
 from typing import NoReturn
 
+PROG = "crawler"  # the command's name in usage lines, errors and examples
+
 
 class CommandParser(argparse.ArgumentParser):
     """argparse, suggesting the closest option for an unknown one (`--concurency`)."""

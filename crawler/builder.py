@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import final
+from typing import TYPE_CHECKING, final
 
 from yarl import URL
 
@@ -22,7 +22,6 @@ from crawler.config import Config
 from crawler.discovery import SitemapLoader
 from crawler.frontier import Frontier
 from crawler.http import Fetcher, build_session, build_socks_sessions
-from crawler.metrics import CountRequests, CrawlMetrics
 from crawler.middleware import Middleware, Retry, RotatingProxy
 from crawler.models import DocumentResponse
 from crawler.outcome import OutcomePolicy, OutcomeRules
@@ -31,6 +30,9 @@ from crawler.robots import MAX_ROBOTS_BYTES, MAX_ROBOTS_REDIRECTS, RobotsCache
 from crawler.store import Storage
 from crawler.throttle import Throttle
 from crawler.urls import ScopePolicy
+
+if TYPE_CHECKING:  # prometheus-client is imported only when metrics are on
+    from crawler.metrics import CrawlMetrics
 
 DocumentFetch = Callable[[str, str | None], Awaitable[DocumentResponse]]
 
@@ -77,7 +79,7 @@ class CrawlBuilder:
             Retry(config),
             *middlewares,
             *([self.proxies] if self.proxies else []),
-            *([CountRequests(metrics)] if metrics else []),
+            *([metrics.request_counter()] if metrics else []),
         )
         if metrics is not None and self.proxies is not None:
             metrics.watch_proxies(lambda: self.proxies.figures if self.proxies else {})

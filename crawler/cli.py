@@ -9,24 +9,20 @@ The only module that reads `sys.argv` and maps errors to exit codes; nothing imp
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import importlib.util
-import json
 import logging
 import os
 import re
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
-from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import TextIO
 
+from crawler.allocator import keep_free_heap
 from crawler.api import Crawler, run_async
-from crawler.arguments import CommandParser, WithExamples
-from crawler.changes import since_time
+from crawler.arguments import PROG, CommandParser, WithExamples
 from crawler.config import (
     DEFAULTS,
     PARTS,
@@ -45,18 +41,12 @@ from crawler.exit_codes import (
     EXIT_USAGE,
     exit_code_for,
 )
-from crawler.export_command import OUTPUT_FORMATS, ExportRequest, export
-from crawler.fleet import run_fleet
 from crawler.logs import configure_logging
-from crawler.report_command import report, report_parser
 from crawler.router import Router
 from crawler.seeds import read_seeds
 from crawler.settings import Setting, flag_of, option_of, setting_of, show
-from crawler.stats_report import REFERRERS_SHOWN, format_stats, stats_as_dict
-from crawler.store import open_storage
 
 COMMANDS = ("crawl", "export", "stats", "report")
-PROG = "crawler"
 
 log = logging.getLogger("crawler")
 
@@ -74,7 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if command == "crawl":
             return _run_crawl(rest)
-        return _run_subcommand(command, rest)
+        from crawler.commands import run_subcommand  # noqa: PLC0415 (not for a crawl's start-up)
+
+        run_subcommand(command, rest)
+        return EXIT_OK
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -128,16 +121,6 @@ environment > file > defaults.
 Exit codes: 0 done, 1 unexpected failure, 2 bad usage/config/input, 3 stalled (nothing
 stored for stall_timeout), 130 SIGINT, 143 SIGTERM; 141 when the reader of an export's
 output goes away."""
-EXPORT_EXAMPLES = f"""examples:
-  {PROG} export storage/crawl.db > pages.jsonl
-  {PROG} export storage/crawl.db --format csv --output pages.csv
-  {PROG} export shop.db --items --with-source --format csv --output products.csv
-  {PROG} export storage/crawl.db --format warc --output crawl.warc.gz   (needs --store-bodies)
-  {PROG} export storage/crawl.db --changes-since 24h     (after crawls with --recrawl-after)
-  {PROG} export postgresql://crawler:secret@db/crawl | head"""
-STATS_EXAMPLES = f"""examples:
-  {PROG} stats storage/crawl.db
-  {PROG} stats storage/crawl.db --json | jq .by_status"""
 
 
 def _add_setting(group: argparse._ArgumentGroup, name: str, setting: Setting) -> None:
@@ -180,12 +163,15 @@ def _run_crawl(arguments: list[str]) -> int:
     configure_logging(config.log_format, config.log_level)
     for warning in warnings:
         log.warning(warning)
+    keep_free_heap()
     if config.processes > 1:
         if not is_database_url(config.db):
             raise ConfigError(
                 "--processes needs a postgresql:// database to share: an SQLite file serves"
                 " one process"
             )
+        from crawler.fleet import run_fleet  # noqa: PLC0415 (not for a crawl in one process)
+
         return run_async(run_fleet(config, arguments, namespace.seeds))
     crawler = load_parser(config.parser, config) if config.parser else Crawler(config)
     seeds = read_seeds(namespace.seeds)
@@ -232,87 +218,3 @@ def _import_module(name: str) -> ModuleType:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as `python -m` does, for the installed script too
     return importlib.import_module(name)
-
-
-def _export_parser() -> argparse.ArgumentParser:
-    parser = CommandParser(
-        prog=f"{PROG} export",
-        description="Write one record per URL of a crawl database, or with --items the items"
-        " your parsers produced.",
-        epilog=EXPORT_EXAMPLES,
-        formatter_class=WithExamples,
-    )
-    parser.add_argument("db", metavar="DB", help="crawl database: a file, or a postgresql:// URL")
-    parser.add_argument("--items", action="store_true", help="the parsers' items, not records")
-    parser.add_argument(
-        "--with-source",
-        action="store_true",
-        help="with --items: add each item's page URL and handler as _url and _handler",
-    )
-    parser.add_argument(
-        "--format",
-        choices=OUTPUT_FORMATS,
-        default="jsonl",
-        help="default: jsonl; warc: the kept pages (crawled with --store-bodies) as WARC/1.1",
-    )
-    parser.add_argument(
-        "--changes-since",
-        metavar="TIME",
-        type=_since,
-        help="instead of records, the URLs that appeared, changed or disappeared (404, 410)"
-        " since TIME: an ISO date or time (UTC unless it says), or a span before now (24h, 7d)",
-    )
-    parser.add_argument("--output", metavar="FILE", type=Path, help="default: standard output")
-    return parser
-
-
-def _since(text: str) -> str:
-    try:
-        return since_time(text, datetime.now(UTC))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _stats_parser() -> argparse.ArgumentParser:
-    parser = CommandParser(
-        prog=f"{PROG} stats",
-        description="Counts by status, error and host; duration and rate.",
-        epilog=STATS_EXAMPLES,
-        formatter_class=WithExamples,
-    )
-    parser.add_argument("db", metavar="DB", help="crawl database: a file, or a postgresql:// URL")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    return parser
-
-
-def _run_subcommand(command: str, rest: list[str]) -> int:
-    if command == "export":
-        namespace = _export_parser().parse_args(rest)
-        what = ExportRequest(
-            namespace.format,
-            items=namespace.items,
-            with_source=namespace.with_source,
-            changes_since=namespace.changes_since,
-        )
-        asyncio.run(export(namespace.db, what, namespace.output))
-    elif command == "report":
-        namespace = report_parser(PROG).parse_args(rest)
-        asyncio.run(report(namespace.db, namespace.output))
-    else:
-        namespace = _stats_parser().parse_args(rest)
-        asyncio.run(_stats(namespace.db, as_json=namespace.json))
-    return EXIT_OK
-
-
-async def _stats(db: str, *, as_json: bool) -> None:
-    storage = await open_storage(db, read_only=True)
-    try:
-        stats = await storage.stats()
-        broken = await storage.broken_links(referrers_per_link=REFERRERS_SHOWN)
-    finally:
-        await storage.close()
-    output: TextIO = sys.stdout
-    if as_json:
-        output.write(json.dumps(stats_as_dict(stats, broken)) + "\n")
-    else:
-        output.write(format_stats(stats, broken) + "\n")

@@ -14,13 +14,12 @@ import signal
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import final
+from typing import TYPE_CHECKING, final
 
 from crawler.builder import CrawlBuilder, Network
 from crawler.config import Config
 from crawler.errors import ErrorKind
 from crawler.frontier import Frontier
-from crawler.metrics import CrawlMetrics
 from crawler.middleware import Middleware
 from crawler.models import (
     CrawlRequest,
@@ -41,6 +40,9 @@ from crawler.store import Storage
 from crawler.urls import ScopePolicy
 from crawler.watchdog import Watchdog
 from crawler.writer import RecordWriter
+
+if TYPE_CHECKING:  # prometheus-client is imported only when metrics are on
+    from crawler.metrics import CrawlMetrics
 
 log = logging.getLogger("crawler")
 

@@ -17,7 +17,6 @@ from crawler.export import EXPORT_FORMATS, write_items, write_records
 from crawler.output_file import whole_file
 from crawler.store import Storage, open_storage
 from crawler.urls import mask_credentials
-from crawler.warc import write_warc
 
 OutputFormat = Literal["jsonl", "csv", "warc"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = (*EXPORT_FORMATS, "warc")
@@ -50,6 +49,8 @@ class ExportRequest:
         `name`); returns how many were written. Raises `UsageError` for a WARC of a crawl
         that kept no pages."""
         if self.output_format == "warc":
+            from crawler.warc import write_warc  # noqa: PLC0415 (warcio: not for every start-up)
+
             async with contextlib.aclosing(storage.iter_captures()) as captures:
                 counts = await write_warc(captures, cast(BinaryIO, output), name)
             if not counts.responses:

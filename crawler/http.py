@@ -7,6 +7,7 @@ are put to the `HopCheck` it is given.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -14,7 +15,6 @@ from enum import Enum
 from typing import final
 
 import aiohttp
-from aiohttp_socks import ProxyConnectionError, ProxyConnector, ProxyError, ProxyTimeoutError
 from yarl import URL
 
 from crawler.addresses import AddressBlocked, IPAddress, guarded_socket_factory
@@ -51,16 +51,22 @@ DNS_CACHE_TTL_S = 300
 KEEPALIVE_S = 30.0
 CONNECT_TIMEOUT_CAP_S = 10.0
 SOCKS_SCHEMES = ("socks5://", "socks5h://", "socks4://")
-SOCKS_ERRORS = ProxyError | ProxyConnectionError | ProxyTimeoutError
-# What a failed fetch can raise: each is mapped to an error kind by map_client_error().
-FETCH_FAILURES = (
-    TimeoutError,
-    aiohttp.ClientError,
-    ValueError,
-    ProxyError,
-    ProxyConnectionError,
-    ProxyTimeoutError,
-)
+FETCH_FAILURES = (TimeoutError, aiohttp.ClientError, ValueError)
+
+
+def fetch_failures() -> tuple[type[Exception], ...]:
+    """What a failed fetch can raise (read when one is raised): each is mapped to an error kind
+    by map_client_error()."""
+    return (*FETCH_FAILURES, *socks_errors())
+
+
+def socks_errors() -> tuple[type[Exception], ...]:
+    """What aiohttp-socks raises. It is imported only for a crawl with a SOCKS proxy (it costs
+    a tenth of the start-up); before that, none of these can be raised."""
+    socks = sys.modules.get("aiohttp_socks")
+    if socks is None:
+        return ()
+    return (socks.ProxyError, socks.ProxyConnectionError, socks.ProxyTimeoutError)
 
 
 def build_session(
@@ -89,6 +95,11 @@ def build_socks_sessions(
 ) -> dict[str, aiohttp.ClientSession]:
     """A session for each SOCKS proxy: aiohttp reaches SOCKS only through a connector of its own
     (aiohttp-socks), so these are the one exception to the single shared session."""
+    socks_proxies = [proxy for proxy in proxies if proxy.startswith(SOCKS_SCHEMES)]
+    if not socks_proxies:
+        return {}
+    from aiohttp_socks import ProxyConnector  # noqa: PLC0415 (see socks_errors)
+
     return {
         proxy: _session(
             config,
@@ -99,8 +110,7 @@ def build_socks_sessions(
                 keepalive_timeout=KEEPALIVE_S,
             ),
         )
-        for proxy in proxies
-        if proxy.startswith(SOCKS_SCHEMES)
+        for proxy in socks_proxies
     }
 
 
@@ -126,7 +136,7 @@ def map_client_error(error: BaseException) -> FetchError:
     if isinstance(error, aiohttp.ClientConnectorError) and _is_blocked(error):
         mapped = BlockedAddress(message)
     elif isinstance(
-        error, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError | SOCKS_ERRORS
+        error, (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError, *socks_errors())
     ):
         mapped = ProxyFailed(message)
     elif isinstance(error, aiohttp.TooManyRedirects):
@@ -236,7 +246,7 @@ class Fetcher:
                 sent = headers
         except FetchError as exc:
             response.error = exc.kind
-        except FETCH_FAILURES as exc:
+        except fetch_failures() as exc:
             response.error = map_client_error(exc).kind
         if response.error is None and response.status is not None and response.status >= 400:
             response.error = ErrorKind.HTTP
@@ -336,7 +346,7 @@ class Fetcher:
             ) as response:
                 body = await _read_prefix(response, max_bytes)
                 return DocumentResponse(response.status, body)
-        except FETCH_FAILURES as exc:
+        except fetch_failures() as exc:
             return DocumentResponse(None, error=map_client_error(exc).kind)
 
     async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:

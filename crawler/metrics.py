@@ -100,6 +100,10 @@ class CrawlMetrics:
         ):
             Gauge(f"crawler_{name}", help_text, registry=self.registry).set_function(read)
 
+    def request_counter(self) -> CountRequests:
+        """The request middleware that counts what goes out into these metrics."""
+        return CountRequests(self)
+
     def watch_proxies(self, figures: Callable[[], Mapping[str, ProxyFigures]]) -> None:
         """Each proxy's requests, failures, bans and eviction, read when scraped."""
         self.registry.register(_ProxyCollector(figures))

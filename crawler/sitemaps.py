@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from xml.etree.ElementTree import Element, ParseError, XMLPullParser
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the XML parser is imported by the first sitemap read: most crawls read none
+    from xml.etree.ElementTree import Element, XMLPullParser
 
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit, uncompressed
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -29,6 +32,8 @@ def parse_sitemap(body: bytes) -> Sitemap:
     Only `<loc>` inside `<url>` (pages) or `<sitemap>` (child sitemaps) counts. Entities are
     not expanded beyond what expat allows, and at most 50 MB are decompressed.
     """
+    from xml.etree.ElementTree import ParseError, XMLPullParser  # noqa: PLC0415 (see above)
+
     found = Sitemap()
     try:
         data = _gunzip(body) if body.startswith(_GZIP_MAGIC) else body
@@ -48,6 +53,8 @@ def parse_sitemap(body: bytes) -> Sitemap:
 
 
 def _collect(parser: XMLPullParser[Element], found: Sitemap) -> None:
+    from xml.etree.ElementTree import Element  # noqa: PLC0415 (imported already: a dict lookup)
+
     for event in parser.read_events():
         element = event[-1] if isinstance(event, tuple) else None
         if not isinstance(element, Element):

@@ -331,7 +331,7 @@ class ScopePolicy:
     ) -> None:
         self._scope = scope
         self._hostnames = frozenset(seed_hostnames)
-        self._domains = frozenset(registrable_domain(name) for name in self._hostnames)
+        self._domains: frozenset[str] | None = None  # read from the Public Suffix List when needed
         self._allow = [re.compile(pattern) for pattern in allow]
         self._host_decisions: dict[str, bool] = {}
         self._deny = [re.compile(pattern) for pattern in deny]
@@ -339,7 +339,7 @@ class ScopePolicy:
     def admit_host(self, hostname: str) -> None:
         """Take one more host (and, for domain scope, its domain) into the scope."""
         self._hostnames = self._hostnames | {hostname}
-        self._domains = self._domains | {registrable_domain(hostname)}
+        self._domains = None
         self._host_decisions.pop(hostname, None)
 
     def is_in_scope(self, target: Target) -> bool:
@@ -360,6 +360,8 @@ class ScopePolicy:
             return True
         if self._scope == "host":
             return hostname in self._hostnames
+        if self._domains is None:  # loading the list takes 30 ms: not for a crawl by host
+            self._domains = frozenset(registrable_domain(name) for name in self._hostnames)
         return registrable_domain(hostname) in self._domains
 
 

@@ -7,13 +7,15 @@ The only caller of `Storage.mark_done`.
 from __future__ import annotations
 
 import asyncio
-from typing import final
+from typing import TYPE_CHECKING, final
 
 from crawler.frontier import Frontier
-from crawler.metrics import CrawlMetrics
 from crawler.models import Kept, Outcome
 from crawler.progress import CrawlProgress
 from crawler.store import Storage
+
+if TYPE_CHECKING:  # prometheus-client is imported only when metrics are on
+    from crawler.metrics import CrawlMetrics
 
 WRITE_BATCH = 512
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from crawler import cli
+from crawler import cli, commands
 from crawler.config_sources import load_config
 from crawler.models import RECORD_FIELDS
 from crawler.report_command import report_parser
@@ -742,8 +742,8 @@ def test_help_groups_the_options_shows_defaults_as_typed_and_examples_that_work(
     assert "(default: no limit)" not in crawl_help.split("--proxies-file")[1].split("--")[0]
     for parser, run in (
         (cli._crawl_parser(), True),
-        (cli._export_parser(), False),
-        (cli._stats_parser(), False),
+        (commands.export_parser(), False),
+        (commands.stats_parser(), False),
         (report_parser("crawler"), False),
     ):
         examples = parser.epilog.split("\n\n")[0].splitlines()[1:]  # type: ignore[union-attr]
