@@ -38,31 +38,46 @@ _OK = int(HTTPStatus.OK)  # an int: comparing with the enum member costs a looku
 
 @final
 class SeenCache:
-    """URLs recently queued, so most duplicate links never reach the database. Bounded, FIFO."""
+    """URLs recently queued or fetched, so most duplicate links never reach the database, and
+    which of them were fetched fine, so links to those are not kept. Bounded, FIFO.
+
+    One dict for both answers: a page's links cost one lookup each (a link is a string made
+    anew, so each lookup is a cache miss or two: the lookups are most of the cost)."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        # A plain dict for the tests (set.difference is fast only against an exact dict or
-        # set: 1 us for a page's links, 1.9 ms against an OrderedDict), and the order apart:
-        # finding a dict's oldest key by iterating steps over every slot deleted before it.
-        self._urls: dict[str, None] = {}
+        # A plain dict, and the order apart: finding a dict's oldest key by iterating steps
+        # over every slot deleted before it. The value: whether the URL was fetched fine.
+        self._urls: dict[str, bool] = {}
         self._order: deque[str] = deque()
-        self.contains: Callable[[str], bool] = self._urls.__contains__
-        """Whether the URL is in the cache (the dict's own test: no Python call per link)."""
+        self.state_of: Callable[[str], bool | None] = self._urls.get
+        """None for a URL not in the cache, else whether it was fetched fine (the dict's own
+        lookup: no Python call per link)."""
 
     def add(self, url: str) -> bool:
         """True if the URL was not in the cache (it is now)."""
         if url in self._urls:
             return False
-        self._urls[url] = None
+        self._remember(url, fine=False)
+        return True
+
+    def mark_fine(self, url: str) -> None:
+        """The URL was fetched fine (it is in the cache now, if it was not)."""
+        if url in self._urls:
+            self._urls[url] = True
+        else:
+            self._remember(url, fine=True)
+
+    def not_fine(self, urls: Iterable[str]) -> list[str]:
+        """Those of `urls` not known to have been fetched fine."""
+        state_of = self.state_of
+        return [url for url in urls if not state_of(url)]
+
+    def _remember(self, url: str, *, fine: bool) -> None:
+        self._urls[url] = fine
         self._order.append(url)
         if len(self._order) > self._size:
             del self._urls[self._order.popleft()]
-        return True
-
-    def unknown_of(self, urls: Iterable[str]) -> set[str]:
-        """Those of `urls` not in the cache (a set, made without a Python call per URL)."""
-        return set(urls).difference(self._urls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +114,7 @@ class _Found:
     requests: list[CrawlRequest] = field(default_factory=list)
     limits_hit: Counter[str] = field(default_factory=Counter)
     linked: list[str] = field(default_factory=list)
-    """The link targets that may be fetched (the caller leaves out those known to be fine)."""
+    """The link targets that may be fetched, but for those known to be fine."""
 
 
 @final
@@ -108,11 +123,10 @@ class OutcomePolicy:
 
     def __init__(self, rules: OutcomeRules, seen: SeenCache | None = None) -> None:
         self._rules = rules
+        # Pages recorded fine lately are marked so: links to them are not kept, as they cannot
+        # be broken links; most of a site's links point at pages already fetched, so this
+        # spares the store most of them. Forgetting one only costs a kept link.
         self._seen = seen or SeenCache(SEEN_CACHE_SIZE)
-        # Pages recorded fine lately: links to them are not kept, as they cannot be broken
-        # links; most of a site's links point at pages already fetched, so this spares the
-        # store most of them. Forgetting one only costs a kept link.
-        self._fine = SeenCache(SEEN_CACHE_SIZE)
         self._queries = QueryCounter(rules.traps.max_queries_per_path)
 
     def decide(self, result: FetchResult, output: PageOutput, scope: ScopePolicy) -> Outcome:
@@ -141,15 +155,15 @@ class OutcomePolicy:
             redirected,
             self._capture_to_keep(result),
             output.items,
-            tuple(self._fine.unknown_of(found.linked)),
+            tuple(dict.fromkeys(found.linked)),  # a follow may repeat a link
             validators_of(result),
         )
 
     def _remember_fine(self, request: CrawlRequest, result: FetchResult) -> None:
         if request.options is None or not request.options.variant:
-            self._fine.add(request.url)
+            self._seen.mark_fine(request.url)
             for hop in result.hops:
-                self._fine.add(hop.url)
+                self._seen.mark_fine(hop.url)
 
     def _discovered(self, request: CrawlRequest, output: PageOutput, scope: ScopePolicy) -> _Found:
         """The page's links and follow-up requests worth queueing, how many each trap limit
@@ -183,13 +197,15 @@ class OutcomePolicy:
     def _queue_links(
         self, links: Sequence[Target], request: CrawlRequest, scope: ScopePolicy, found: _Found
     ) -> None:
-        seen, is_seen, trap_of = self._seen, self._seen.contains, self._trap
+        seen, state_of, trap_of = self._seen, self._seen.state_of, self._trap
         keep = found.linked.append
         for link in links:
             url = link.url
             # Most links of a page were seen before: that test is the cheaper one, so it is first.
-            if is_seen(url):
-                keep(url)
+            state = state_of(url)
+            if state is not None:
+                if not state:  # queued, not yet known to be fine: kept
+                    keep(url)
                 continue
             if not scope.is_in_scope(link):
                 continue
@@ -213,7 +229,7 @@ class OutcomePolicy:
             target = follow.target
             if not scope.is_in_scope(target):
                 continue
-            if not follow.options.variant:
+            if not follow.options.variant and not seen.state_of(target.url):
                 found.linked.append(target.url)
             new = CrawlRequest(
                 target.url, target.host, found.depth, request.url, options=follow.options
@@ -231,7 +247,7 @@ class OutcomePolicy:
     ) -> list[str]:
         """The links to keep of a page whose links are not followed (past `max_depth`)."""
         targets = [*links, *(f.target for f in follows if not f.options.variant)]
-        return [target.url for target in targets if scope.is_in_scope(target)]
+        return self._seen.not_fine(target.url for target in targets if scope.is_in_scope(target))
 
     def _capture_to_keep(self, result: FetchResult) -> HttpCapture | None:
         body = self._body_to_keep(result)

@@ -258,4 +258,19 @@ def test_the_seen_cache_forgets_the_oldest_url_beyond_its_size() -> None:
     assert added == [True, True, False, True]
     assert cache.add("c") is False
     assert cache.add("a") is True  # "a" was the oldest when "c" came in
-    assert cache.unknown_of(["a", "b", "c", "d"]) == {"b", "d"}  # "b" went when "a" came back
+    assert [cache.state_of(url) for url in "abcd"] == [False, None, False, None]  # "b" went
+
+
+def test_the_seen_cache_knows_which_urls_were_fetched_fine() -> None:
+    cache = SeenCache(3)
+    cache.add("a")
+    cache.add("b")
+
+    cache.mark_fine("a")
+    cache.mark_fine("z")  # fetched fine without being queued here (a seed): remembered
+
+    assert [cache.state_of(url) for url in "abz"] == [True, False, True]
+    assert cache.not_fine(["a", "b", "c", "z"]) == ["b", "c"]
+    assert cache.add("z") is False
+    cache.mark_fine("d")  # the fourth: "a", the oldest, goes
+    assert cache.state_of("a") is None
