@@ -243,7 +243,7 @@ class Engine:
             self._workers[worker] = request
             self._watchdog.begin(worker, request)
             try:
-                outcome = await self._process(request, frontier, network, scope)
+                outcome = await self._process(worker, request, frontier, network, scope)
             except asyncio.CancelledError:
                 if not self._watchdog.gave_up(worker):
                     raise
@@ -254,7 +254,12 @@ class Engine:
                 writer.submit(outcome)
 
     async def _process(
-        self, request: CrawlRequest, frontier: Frontier, network: Network, scope: ScopePolicy
+        self,
+        worker: Worker,
+        request: CrawlRequest,
+        frontier: Frontier,
+        network: Network,
+        scope: ScopePolicy,
     ) -> Outcome | None:
         """Fetch and process one request: its outcome, or None if it was deferred to retry."""
         try:
@@ -263,8 +268,6 @@ class Engine:
             log.error("fetching %s failed unexpectedly: %r", request.url, exc, exc_info=exc)
             result = FetchResult.failed(request, ErrorKind.INTERNAL)
         frontier.finish(request)
-        worker = asyncio.current_task()
-        assert worker is not None
         self._workers[worker] = None
         if result.retry_in is not None:
             self._watchdog.end(worker)  # storing is not "stuck": the watchdog leaves it be
