@@ -115,10 +115,10 @@ def build_socks_sessions(
 
 
 def _session(config: Config, connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
+    # No sock_read: a read timeout as long as the total one can never fire first, and aiohttp
+    # would move its timer at every chunk received.
     timeout = aiohttp.ClientTimeout(
-        total=config.timeout,
-        sock_connect=min(config.timeout, CONNECT_TIMEOUT_CAP_S),
-        sock_read=config.timeout,
+        total=config.timeout, sock_connect=min(config.timeout, CONNECT_TIMEOUT_CAP_S)
     )
     return aiohttp.ClientSession(
         connector=connector,
