@@ -194,7 +194,8 @@ async def test_the_library_exposes_the_registry_and_proxy_figures(
 async def test_each_process_of_a_fleet_serves_its_own_port(
     tmp_path: Path, serve_site: SiteFactory, postgres_dsn: str
 ) -> None:
-    sites = await serve_hosts(serve_site, 20, delay_s=0.05)
+    # About 4 s of crawling: both processes get pages even when the second starts a second late.
+    sites = await serve_hosts(serve_site, 40, delay_s=0.1)
     seeds = write_seeds(tmp_path, sites)
     port = free_port()
     crawl = asyncio.create_task(
